@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step
+# of those two, or a tool for maintainers.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+export PYTHONPATH := $(CURDIR)
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: setup run chat test unit check-knowledge validate train lint bench bench-nlu clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@$(PY) -m devtools.run
+
+chat: setup
+	@$(PY) -m devtools.chat
+
+check-knowledge: setup
+	@$(PY) -m knowledge.check $(ARGS)
+
+validate: setup
+	@$(RASA) data validate --config config.yml --domain domain --data bot/data --fail-on-warnings
+
+train: setup
+	@$(PY) -m devtools.train
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+
+test: setup check-knowledge validate lint train
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: bench-nlu
+
+bench-nlu: setup
+	@$(PY) -m devtools.bench_nlu $(ARGS)
+
+clean:
+	rm -rf models var .rasa

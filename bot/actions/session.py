@@ -1,0 +1,51 @@
+"""Fallback and restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, SlotSet, UserUtteranceReverted
+from rasa_sdk.executor import CollectingDispatcher
+
+
+KEPT_ON_RESTART = ("language", "language_confirmed")
+
+
+def fallback_response(flags: list[str]) -> str:
+    """The kind explanation for a message the assistant cannot use."""
+    if any(flag.startswith("media:") for flag in flags):
+        return "utter_media_not_supported"
+    if "too_long" in flags:
+        return "utter_too_long"
+    if "empty" in flags or "no_words" in flags:
+        return "utter_no_words"
+    return "utter_default"
+
+
+class ActionFallback(Action):
+    """Replaces Rasa's default fallback: explain, offer the menu or a person, keep state."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+        flags = tracker.latest_message.get("message_flags") or []
+        dispatcher.utter_message(response=fallback_response(flags))
+        # Revert the message so that an active form or rule continues as if it never came.
+        return [UserUtteranceReverted()]
+
+
+class ActionRestartConversation(Action):
+    """Start over without forgetting the language the person chose."""
+
+    def name(self) -> str:
+        return "action_restart_conversation"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+        kept = {name: tracker.get_slot(name) for name in KEPT_ON_RESTART}
+        dispatcher.utter_message(response="utter_restarted")
+        dispatcher.utter_message(response="utter_menu")
+        return [ActiveLoop(None), AllSlotsReset(), *[SlotSet(k, v) for k, v in kept.items()]]

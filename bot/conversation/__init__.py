@@ -1,0 +1,1 @@
+"""Plain functions about the conversation (no Rasa import): the actions call these."""

@@ -1,0 +1,166 @@
+"""Custom Rasa NLU components: message guard, rule-based entities, language guess.
+
+They wrap plain modules (`gazetteer`, `language`) so that the logic is testable without
+Rasa and the heavy objects are built once per process, not per message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_ROLE,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    INTENT,
+    INTENT_RANKING_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.gazetteer import gazetteer
+from bot.nlu.language import guess_language
+
+MAX_NLU_CHARS = 4096
+FLAGS_KEY = "message_flags"
+LANGUAGE_KEY = "language_guess"
+PLACES_KEY = "places"
+_HAS_WORD = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def message_flags(text: str, metadata: dict[str, Any] | None) -> list[str]:
+    """What is unusual about a message, for the fallback to explain kindly."""
+    flags: list[str] = []
+    media = (metadata or {}).get("media")
+    if media:
+        flags.append(f"media:{media}")
+    if len(text) > MAX_NLU_CHARS:
+        flags.append("too_long")
+    if not _HAS_WORD.search(text or ""):
+        flags.append("empty" if not (text or "").strip() else "no_words")
+    return flags
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
+)
+class MessageTrimmer(GraphComponent):
+    """Caps what NLU reads of very long messages (the tracker keeps the full text)."""
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> MessageTrimmer:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            message.set(FLAGS_KEY, message_flags(text, message.get("metadata")), add_to_output=True)
+            if len(text) > MAX_NLU_CHARS:
+                message.set(TEXT, text[:MAX_NLU_CHARS])
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
+)
+class MessageGuard(GraphComponent):
+    """Runs last: a message with no words, or only media, is a fallback with no entities.
+
+    An emoji, an empty text or a voice note must never be classified as some intent by
+    chance, nor fill a slot.
+    """
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> MessageGuard:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            flags = message.get(FLAGS_KEY) or []
+            if any(f.startswith("media:") or f in ("empty", "no_words", "too_long") for f in flags):
+                message.set(INTENT, {"name": "nlu_fallback", "confidence": 1.0}, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [], add_to_output=True)
+                message.set(ENTITIES, [], add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False
+)
+class GazetteerEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Countries (ISO codes, with origin/residence role), cities, needs, languages, numbers."""
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> GazetteerEntityExtractor:
+        gazetteer()  # build the matchers when the model loads, not on the first message
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        matcher = gazetteer()
+        for message in messages:
+            text = message.get(TEXT) or ""
+            entities = []
+            places = []
+            for found in matcher.find(text):
+                if found.entity == "city":
+                    places.append({
+                        "city": found.value,
+                        "country": matcher.country_of_city(found.value),
+                        "region": matcher.region_of_city(found.value),
+                        "role": found.role,
+                    })
+                entity: dict[str, Any] = {
+                    ENTITY_ATTRIBUTE_TYPE: found.entity,
+                    ENTITY_ATTRIBUTE_VALUE: found.value,
+                    ENTITY_ATTRIBUTE_START: found.start,
+                    ENTITY_ATTRIBUTE_END: found.end,
+                    "confidence_entity": 1.0,
+                }
+                if found.role and found.entity == "country":
+                    entity[ENTITY_ATTRIBUTE_ROLE] = found.role
+                entities.append(entity)
+            message.set(
+                ENTITIES,
+                message.get(ENTITIES, []) + self.add_extractor_name(entities),
+                add_to_output=True,
+            )
+            message.set(PLACES_KEY, places, add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
+)
+class LanguageGuesser(GraphComponent):
+    """Adds `language_guess` (es/pt/en with a confidence) for the reply-language slot."""
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> LanguageGuesser:
+        guess_language("hola")  # load the identifier with the model
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            guess = guess_language(message.get(TEXT) or "")
+            message.set(LANGUAGE_KEY, guess.as_dict() if guess else None, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
