@@ -49,7 +49,7 @@ class _Checker:
     def __init__(self, root: Path):
         self.root = root
         self.errors: list[str] = []
-        self.today = dt.date.today()
+        self.today = dt.datetime.now(dt.timezone.utc).date()
 
     def error(self, path: Path, line: int, message: str) -> None:
         try:

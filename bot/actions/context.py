@@ -12,7 +12,7 @@ from bot.actions.base import slot_values
 from bot.conversation.context import context_updates
 
 CONTEXT_SLOTS = ["language", "language_confirmed", "country_origin", "country_residence",
-                 "region_residence", "need"]
+                 "region_residence", "need", "pending_country"]
 
 
 class ActionExtractContext(Action):

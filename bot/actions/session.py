@@ -8,6 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, AllSlotsReset, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.answers import PERSON_SLOTS, deliver
+from bot.actions.base import reply_language, slot_values
+from bot.conversation.answering import plan_retrieval
+from knowledge.loader import knowledge_base
 
 KEPT_ON_RESTART = ("language", "language_confirmed")
 
@@ -32,6 +36,14 @@ class ActionFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
         flags = tracker.latest_message.get("message_flags") or []
+        text = tracker.latest_message.get("text") or ""
+        if not flags and text.strip():
+            # A question the intents did not pin down may still match a knowledge entry.
+            plan = plan_retrieval(knowledge_base(), text, reply_language(tracker),
+                                  slot_values(tracker, PERSON_SLOTS))
+            if plan is not None:
+                deliver(dispatcher, plan)
+                return [SlotSet("last_topic", plan.topic)]
         dispatcher.utter_message(response=fallback_response(flags))
         # Revert the message so that an active form or rule continues as if it never came.
         return [UserUtteranceReverted()]

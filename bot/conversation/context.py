@@ -55,6 +55,18 @@ def country_updates(message: dict[str, Any], slots: dict[str, Any]) -> dict[str,
     for the assistant to ask which is right, unless the person says it is a correction.
     """
     updates: dict[str, Any] = {}
+    mentioned = [str(e.get("value") or "").upper() for e in _entities(message, "country")]
+    pending = slots.get("pending_country")
+    if pending:
+        # The assistant asked which of two countries is right: settle it, or drop it.
+        slot, new = str(pending).split(":", 1)
+        updates["pending_country"] = None
+        if new in mentioned:
+            updates[slot] = new
+            if slot == "country_residence":
+                updates["region_residence"] = None
+        if new in mentioned or slots.get(slot) in mentioned:
+            return updates
     correcting = bool(CORRECTION_CUES.search(message.get("text") or ""))
     for entity in _entities(message, "country"):
         code = str(entity.get("value") or "").upper()

@@ -36,11 +36,19 @@ _ORIGIN_CUES = {
     "volver", "regresar", "retornar", "voltar", "regressar", "return", "back", "vuelta",
     "volta", "originario", "originaria", "natural", "irme", "ir", "go", "mudar",
 }
-_NATIONALITY_CUES = {
-    "soy", "sou", "somos", "am", "im", "nacionalidad", "nacionalidade", "nationality",
-    "ciudadano", "ciudadana", "cidadao", "cidada", "citizen", "pasaporte", "passaporte",
-    "passport", "nacionalizado", "nacionalizada", "naturalizado", "naturalizada",
+# A language name is a nationality when one of these comes just before it ("soy español",
+# "my kids are Spanish", "nacionalidad española") or just after it ("Spanish passport").
+_NATIONALITY_BEFORE = {
+    "soy", "sou", "somos", "son", "sao", "es", "e", "eres", "am", "im", "is", "are", "was",
+    "were", "nacionalidad", "nacionalidade", "nationality", "ciudadano", "ciudadana",
+    "ciudadania", "cidadao", "cidada", "cidadania", "pasaporte", "passaporte", "passport",
+    "nacionalizado", "nacionalizada", "naturalizado", "naturalizada", "dni", "nie",
 }
+_NATIONALITY_AFTER = {
+    "citizen", "citizenship", "passport", "nationality", "national", "id",
+}
+_LANGUAGE_BEFORE = {"en", "em", "in", "hablas", "habla", "hablar", "falar", "fala", "speak", "idioma", "lingua", "language"}
+_FUZZY_MIN_CHARS = 7
 _NUMBER_TOKEN = re.compile(r"^\d{1,3}$")
 
 
@@ -89,9 +97,12 @@ class Gazetteer:
         countries = _read("countries.yml")
         self.ambiguous_language_words = {fold(w) for w in countries.get("ambiguous_with_language", [])}
         never = {fold(w) for w in countries.get("stopwords_never_country", [])}
+        self.never_country = never
+        self.country_forms: dict[str, set[str]] = {}
         for code, names in (countries.get("countries") or {}).items():
             forms = {fold(str(n)) for n in names} - never
             self._add("country", str(code).upper(), forms)
+            self.country_forms[str(code).upper()] = forms
             if code in MAIN_COUNTRIES:
                 self._add_fuzzy(str(code).upper(), forms)
         cities = _read("cities.yml")
@@ -130,10 +141,9 @@ class Gazetteer:
     def _add_fuzzy(self, code: str, forms: set[str]) -> None:
         patterns = []
         for form in forms:
-            if " " in form or len(form) < 6:
+            if " " in form or len(form) < _FUZZY_MIN_CHARS:
                 continue
-            edits = 1 if len(form) < 9 else 2
-            patterns.append([{"LOWER": {f"FUZZY{edits}": form}}])
+            patterns.append([{"LOWER": {"FUZZY1": form}}])
         if patterns:
             key = f"country:{code}"
             self.labels[key] = ("country", code)
@@ -150,6 +160,13 @@ class Gazetteer:
             candidates.append((start, end, entity, value, False))
         for match_id, start, end in self.fuzzy(doc):
             entity, value = self.labels[strings[match_id]]
+            word = doc[start:end].text
+            # A typo keeps the first two letters and is not a known ordinary word
+            # ("paraguas" is an umbrella, not Paraguay).
+            if len(word) < _FUZZY_MIN_CHARS or word in self.never_country:
+                continue
+            if not any(form[:2] == word[:2] for form in self.country_forms.get(value, ())):
+                continue
             candidates.append((start, end, entity, value, True))
         # Exact before fuzzy, longer before shorter, earlier before later.
         candidates.sort(key=lambda c: (c[4], -(c[1] - c[0]), c[0]))
@@ -165,13 +182,14 @@ class Gazetteer:
         for start, end, entity, value in sorted(chosen):
             span = doc[start:end]
             words = tokens[max(0, start - 4):start]
-            if entity == "country" and span.text in self.ambiguous_language_words:
-                if not _NATIONALITY_CUES.intersection(words):
+            if span.text in self.ambiguous_language_words and entity in ("country", "target_language"):
+                if self._is_nationality(tokens, start, end):
+                    if entity == "target_language":
+                        continue
+                elif entity == "country":
                     entity, value = self._as_language(span.text)
                     if entity is None:
                         continue
-            if entity == "target_language" and span.text in self.ambiguous_language_words and _NATIONALITY_CUES.intersection(words):
-                continue
             role = _role(words) if entity in ("country", "city") else None
             if entity == "city":
                 value = text[span.start_char:span.end_char]
@@ -185,6 +203,14 @@ class Gazetteer:
                 found.append(Found("number", number, token.idx, token.idx + len(token.text),
                                    text[token.idx:token.idx + len(token.text)]))
         return sorted(found, key=lambda f: f.start)
+
+    @staticmethod
+    def _is_nationality(tokens: list[str], start: int, end: int) -> bool:
+        before = [t for t in tokens[max(0, start - 2):start] if t not in ("de", "da", "do", "of", "la", "el", "a", "o")]
+        after = tokens[end:end + 1]
+        if before and before[-1] in _LANGUAGE_BEFORE:
+            return False
+        return bool(_NATIONALITY_BEFORE.intersection(before) or _NATIONALITY_AFTER.intersection(after))
 
     def _as_language(self, word: str) -> tuple[Any, Any]:
         lang = self.language_words.get(word)
@@ -204,6 +230,9 @@ class Gazetteer:
 
     def short_word_language(self, text: str) -> str | None:
         """The language a very short message is unambiguously written in, if any."""
+        lowered = text.lower()
+        if re.search(r"\bol[áa]\b", lowered) and "á" in lowered:
+            return "pt"  # "olá" keeps its accent; "ola" alone is a Spanish spelling of "hola" too
         folded = fold(text)
         words = re.findall(r"[a-z']+", folded)
         votes: dict[str, int] = {}

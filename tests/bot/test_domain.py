@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import yaml
-
 from rasa_sdk.executor import ActionExecutor
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,8 @@ def test_the_real_knowledge_base_loads_and_fills_every_cell() -> None:
     assert set(kb.residence) == set(RESIDENCE_COUNTRIES)
     assert missing_cells(kb) == []
     for entry in kb.entries:
-        assert entry.sources and entry.verified
+        assert entry.sources
+        assert entry.verified
         assert set(entry.text) == set(LANGUAGES)
 
 

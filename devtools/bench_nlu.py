@@ -1,0 +1,179 @@
+"""`make bench-nlu`: 5-fold cross-validation of our NLU pipeline against Rasa's default.
+
+Both pipelines are trained on the same folds of the es+pt+en data (stratified by language
+and intent) and judged on the held-out examples: intent macro-F1 per language, and F1 of
+the `country` entity (the ISO code must match; a message's codes are compared as a set).
+For our pipeline it also records how the FallbackClassifier threshold trades wrongly
+classified messages caught against right ones lost, which is how the threshold in
+config.yml was chosen. Writes reports/nlu.json and reports/nlu.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from devtools import ROOT
+
+LANGS = ("es", "pt", "en")
+THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.7, 0.8)
+
+
+def load_examples() -> list[dict[str, Any]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    examples = []
+    for lang in LANGS:
+        data = load_data(str(ROOT / "bot" / "data" / "nlu" / lang))
+        for message in data.intent_examples:
+            countries = sorted({e["value"] for e in message.get("entities") or [] if e["entity"] == "country"})
+            examples.append({"lang": lang, "intent": message.get("intent"), "text": message.get("text"),
+                             "countries": countries, "message": message})
+    return examples
+
+
+def write_fold(examples: list[dict[str, Any]], path: Path) -> None:
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    RasaYAMLWriter().dump(str(path), TrainingData([e["message"] for e in examples]))
+
+
+def train(config: Path, nlu: Path, out: Path, name: str) -> Path:
+    from rasa.model_training import train_nlu
+
+    model = train_nlu(config=str(config), nlu_data=str(nlu), output=str(out), fixed_model_name=name,
+                      domain=str(ROOT / "domain"))
+    if not model:
+        raise RuntimeError(f"training {name} failed")
+    return Path(model)
+
+
+async def predict(model: Path, texts: list[str]) -> list[dict[str, Any]]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    return [await agent.parse_message(text) for text in texts]
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def score(tests: list[dict[str, Any]], parsed: list[dict[str, Any]]) -> dict[str, Any]:
+    from sklearn.metrics import f1_score
+
+    out: dict[str, Any] = {}
+    for lang in LANGS:
+        pairs = [(t, p) for t, p in zip(tests, parsed, strict=False) if t["lang"] == lang]
+        gold = [t["intent"] for t, _ in pairs]
+        pred = [p["intent"]["name"] for _, p in pairs]
+        tp = fp = fn = 0
+        for t, p in pairs:
+            predicted = {str(e.get("value")).upper() for e in p.get("entities") or [] if e["entity"] == "country"}
+            truth = set(t["countries"])
+            tp += len(predicted & truth)
+            fp += len(predicted - truth)
+            fn += len(truth - predicted)
+        out[lang] = {
+            "intent_macro_f1": round(float(f1_score(gold, pred, average="macro", labels=sorted(set(gold)), zero_division=0)), 4),
+            "intent_accuracy": round(sum(g == p for g, p in zip(gold, pred, strict=False)) / len(gold), 4),
+            "country_f1": round(f1(tp, fp, fn), 4),
+            "examples": len(gold),
+        }
+    return out
+
+
+def threshold_table(tests: list[dict[str, Any]], parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    scored = []
+    for t, p in zip(tests, parsed, strict=False):
+        ranking = [r for r in p.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+        top = ranking[0] if ranking else {"name": None, "confidence": 0.0}
+        scored.append((top["name"] == t["intent"], float(top["confidence"])))
+    wrong = sum(1 for ok, _ in scored if not ok) or 1
+    right = sum(1 for ok, _ in scored if ok) or 1
+    for threshold in THRESHOLDS:
+        caught = sum(1 for ok, c in scored if not ok and c < threshold)
+        lost = sum(1 for ok, c in scored if ok and c < threshold)
+        rows.append({"threshold": threshold, "wrong_caught": round(caught / wrong, 3), "right_lost": round(lost / right, 3)})
+    return rows
+
+
+def run(folds: int, pipelines: dict[str, Path], workdir: Path) -> dict[str, Any]:
+    from sklearn.model_selection import StratifiedKFold
+
+    examples = load_examples()
+    keys = [f"{e['lang']}:{e['intent']}" for e in examples]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
+    results: dict[str, Any] = {}
+    for name, config in pipelines.items():
+        tests_all: list[dict[str, Any]] = []
+        parsed_all: list[dict[str, Any]] = []
+        started = time.monotonic()
+        for fold, (train_idx, test_idx) in enumerate(splitter.split(examples, keys)):
+            fold_dir = workdir / name / str(fold)
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            write_fold([examples[i] for i in train_idx], fold_dir / "nlu.yml")
+            model = train(config, fold_dir / "nlu.yml", fold_dir, f"{name}-{fold}")
+            tests = [examples[i] for i in test_idx]
+            parsed = asyncio.run(predict(model, [t["text"] for t in tests]))
+            tests_all += tests
+            parsed_all += parsed
+            print(f"bench-nlu: {name} fold {fold + 1}/{folds} done ({time.monotonic() - started:.0f}s)", flush=True)
+        results[name] = score(tests_all, parsed_all)
+        results[name]["threshold_tradeoff"] = threshold_table(tests_all, parsed_all)
+        results[name]["seconds"] = round(time.monotonic() - started)
+        confusions: dict[str, int] = defaultdict(int)
+        for t, p in zip(tests_all, parsed_all, strict=False):
+            if p["intent"]["name"] != t["intent"]:
+                confusions[f"{t['intent']} -> {p['intent']['name']}"] += 1
+        results[name]["top_confusions"] = dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:15])
+    return results
+
+
+def markdown(results: dict[str, Any], folds: int) -> str:
+    lines = [f"# NLU cross-validation ({folds} folds, es+pt+en trained together)", "",
+             "| pipeline | lang | intent macro-F1 | intent accuracy | country F1 | examples |", "|---|---|---|---|---|---|"]
+    for name in ("ours", "rasa_default"):
+        for lang in LANGS:
+            r = results[name][lang]
+            lines.append(f"| {name} | {lang} | {r['intent_macro_f1']:.3f} | {r['intent_accuracy']:.3f} | {r['country_f1']:.3f} | {r['examples']} |")
+    lines += ["", "## Fallback threshold (ours): share of misclassified messages caught vs correct ones lost", "",
+              "| threshold | wrong caught | right lost |", "|---|---|---|"]
+    for row in results["ours"]["threshold_tradeoff"]:
+        lines.append(f"| {row['threshold']} | {row['wrong_caught']} | {row['right_lost']} |")
+    lines += ["", "## Most frequent confusions (ours)", ""]
+    lines += [f"- {k}: {v}" for k, v in results["ours"]["top_confusions"].items()]
+    lines += ["", f"Training + prediction time: ours {results['ours']['seconds']} s, "
+              f"rasa_default {results['rasa_default']['seconds']} s.", "",
+              "Reproduce: `make bench-nlu` (figures in reports/nlu.json)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("rasa").setLevel(logging.WARNING)
+    pipelines = {"ours": ROOT / "config.yml", "rasa_default": ROOT / "devtools" / "baseline" / "config.yml"}
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
+        results = run(args.folds, pipelines, Path(tmp))
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    (reports / "nlu.json").write_text(json.dumps(results, indent=2) + "\n")
+    (reports / "nlu.md").write_text(markdown(results, args.folds))
+    print(markdown(results, args.folds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Reply language and countries from what the person says (no Rasa needed)."""
+
+from __future__ import annotations
+
+from bot.conversation.context import country_updates, language_updates
+from bot.nlu.language import choose_reply_language
+
+
+def guess(language: str, confidence: float = 0.99, words: int = 8) -> dict:
+    return {"language": language, "confidence": confidence, "words": words}
+
+
+def test_first_confident_guess_sets_and_confirms_the_language() -> None:
+    updates = language_updates({"language_guess": guess("pt")}, {"language": "es", "language_confirmed": False})
+    assert updates == {"language": "pt", "language_confirmed": True}
+
+
+def test_an_unknown_first_message_keeps_the_default_unconfirmed() -> None:
+    assert language_updates({"language_guess": None}, {"language": "es", "language_confirmed": False}) == {}
+
+
+def test_short_messages_never_switch_a_confirmed_language() -> None:
+    slots = {"language": "pt", "language_confirmed": True}
+    assert language_updates({"language_guess": guess("es", 0.99, 2)}, slots) == {}
+    assert language_updates({"language_guess": guess("es", 0.99, 6)}, slots) == {"language": "es"}
+    assert language_updates({"language_guess": guess("es", 0.80, 12)}, slots) == {}
+
+
+def test_an_explicit_request_wins() -> None:
+    message = {
+        "intent": {"name": "change_language"},
+        "entities": [{"entity": "target_language", "value": "en"}],
+        "language_guess": guess("es"),
+    }
+    assert language_updates(message, {"language": "es", "language_confirmed": True}) == {"language": "en"}
+
+
+def test_channel_metadata_language_is_authoritative() -> None:
+    message = {"metadata": {"language": "en"}, "language_guess": guess("es")}
+    assert language_updates(message, {"language": "es", "language_confirmed": False}) == {
+        "language": "en", "language_confirmed": True}
+
+
+def test_channel_hint_is_used_when_the_text_says_nothing() -> None:
+    assert choose_reply_language(None, None, channel_hint="pt") == "pt"
+    assert choose_reply_language(None, guess("en"), channel_hint="pt") == "en"
+
+
+def _country(code: str, role: str | None = None) -> dict:
+    entity = {"entity": "country", "value": code}
+    if role:
+        entity["role"] = role
+    return entity
+
+
+def test_roles_fill_origin_and_residence() -> None:
+    message = {"text": "soy de Perú y vivo en España", "entities": [_country("PE", "origin"), _country("ES", "residence")]}
+    assert country_updates(message, {}) == {"country_origin": "PE", "country_residence": "ES", "region_residence": None}
+
+
+def test_a_bare_country_fills_only_an_empty_slot() -> None:
+    message = {"text": "¿y en Chile?", "entities": [_country("CL")]}
+    assert country_updates(message, {"country_origin": "PE"}) == {}
+    assert country_updates(message, {}) == {"country_origin": "CL"}
+
+
+def test_a_contradiction_is_held_until_the_person_says_which_is_right() -> None:
+    message = {"text": "soy de Colombia", "entities": [_country("CO", "origin")]}
+    assert country_updates(message, {"country_origin": "PE"}) == {"pending_country": "country_origin:CO"}
+
+
+def test_a_correction_replaces_the_fact() -> None:
+    message = {"text": "no, espera, vivo en Portugal", "entities": [_country("PT", "residence")]}
+    assert country_updates(message, {"country_residence": "ES"}) == {"country_residence": "PT", "region_residence": None}
+
+
+def test_a_city_gives_the_residence_country_and_the_spanish_region() -> None:
+    message = {"text": "vivo en Badalona", "entities": [], "places": [
+        {"city": "Badalona", "country": "ES", "region": "catalonia", "role": "residence"}]}
+    assert country_updates(message, {}) == {"country_residence": "ES", "region_residence": "catalonia"}
