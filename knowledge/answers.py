@@ -14,7 +14,8 @@ from knowledge.model import Entry, KnowledgeBase, Office
 from knowledge.search import index_for
 
 MAX_MESSAGE_CHARS = 700
-RETRIEVAL_MIN_SCORE = 0.32
+RETRIEVAL_MIN_SCORE = 0.6
+OWN_COUNTRY_BOOST = 1.2
 CONTACT_ICONS = (("phone", "☎️"), ("email", "📧"), ("address", "📍"), ("hours", "🕒"), ("url", "🌐"))
 
 
@@ -51,10 +52,13 @@ def retrieve(kb: KnowledgeBase, text: str, language: str, countries: list[str]) 
     Entries about the person's own countries or about no country are preferred; below
     the threshold there is no answer (the assistant says it does not know).
     """
-    mine = {e.id for e in kb.entries if not e.countries or set(e.countries) & set(countries)}
-    hits = index_for(kb).search(text, language, allowed=mine or None, limit=1)
-    if hits and hits[0].score >= RETRIEVAL_MIN_SCORE:
-        return hits[0].entry
+    hits = index_for(kb).search(text, language, limit=10)
+    ranked = sorted(
+        hits,
+        key=lambda h: -(h.score * (OWN_COUNTRY_BOOST if not h.entry.countries or set(h.entry.countries) & set(countries) else 1.0)),
+    )
+    if ranked and ranked[0].score >= RETRIEVAL_MIN_SCORE:
+        return ranked[0].entry
     return None
 
 

@@ -39,6 +39,7 @@ class ActionAnswer(Action):
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
         slots = slot_values(tracker, PERSON_SLOTS)
         pending = tracker.get_slot("pending_country")
+        intent = latest_intent(tracker)
         if pending:
             slot, new = pending.split(":", 1)
             kb = knowledge_base()
@@ -46,10 +47,9 @@ class ActionAnswer(Action):
             dispatcher.utter_message(
                 response="utter_which_country_is_right",
                 old=kb.country_name(str(slots.get(slot)), language), new=kb.country_name(new, language),
-                old_code=str(slots.get(slot)), new_code=new,
             )
-            return []
-        intent = latest_intent(tracker)
+            # Once the person says which is right, the question they asked is answered.
+            return [SlotSet("last_topic", INTENT_TOPICS[intent][0])] if intent in INTENT_TOPICS else []
         topic = INTENT_TOPICS[intent][0] if intent in INTENT_TOPICS else slots.get("last_topic")
         if not topic:
             dispatcher.utter_message(response="utter_noted")

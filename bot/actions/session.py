@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, AllSlotsReset, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.answers import PERSON_SLOTS, deliver
@@ -45,8 +45,9 @@ class ActionFallback(Action):
                 deliver(dispatcher, plan)
                 return [SlotSet("last_topic", plan.topic)]
         dispatcher.utter_message(response=fallback_response(flags))
-        # Revert the message so that an active form or rule continues as if it never came.
-        return [UserUtteranceReverted()]
+        # No UserUtteranceReverted: it would also undo what this turn learnt (the reply
+        # language), and the guard has already dropped any entities of an unusable message.
+        return []
 
 
 class ActionRestartConversation(Action):

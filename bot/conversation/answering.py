@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from knowledge import EU_COUNTRIES
 from knowledge.answers import (
     Answer,
     best_entry,
@@ -46,10 +47,18 @@ class Plan:
 
 
 def _country_for(role: str | None, mentioned: list[str], slots: dict[str, str | None], kb: KnowledgeBase) -> str | None:
-    covered_origin, covered_residence = set(kb.origin), set(kb.residence)
+    covered_residence = set(kb.residence)
     if role == "residence":
+        # "¿qué ayudas hay para volver a Perú?" names the origin; the programme depends on
+        # where the person lives. A named European country outside the network is kept so
+        # that the assistant can say it does not cover it.
         pick = [c for c in mentioned if c in covered_residence]
-        return pick[-1] if pick else (slots.get("country_residence") if not mentioned else mentioned[-1])
+        elsewhere_in_eu = [c for c in mentioned if c in EU_COUNTRIES and c not in covered_residence]
+        if pick:
+            return pick[-1]
+        if slots.get("country_residence"):
+            return slots.get("country_residence")
+        return elsewhere_in_eu[-1] if elsewhere_in_eu else None
     if role == "origin":
         pick = [c for c in mentioned if c not in covered_residence]
         return pick[-1] if pick else slots.get("country_origin")

@@ -28,8 +28,10 @@ def language_updates(message: dict[str, Any], slots: dict[str, Any]) -> dict[str
     intent = (message.get("intent") or {}).get("name")
     metadata = message.get("metadata") or {}
     requested = None
-    if intent == "change_language":
-        targets = [e.get("value") for e in _entities(message, "target_language")]
+    targets = [e.get("value") for e in _entities(message, "target_language")]
+    only_a_language_name = len((message.get("text") or "").split()) <= 2
+    if intent == "change_language" or (targets and only_a_language_name):
+        # "english please", or a language button ("Português") whatever intent NLU chose
         requested = next((t for t in reversed(targets) if t in SUPPORTED), None)
     if requested is None and metadata.get("language") in SUPPORTED:
         requested = metadata["language"]  # the client states it (CONTRACT: metadata.language)

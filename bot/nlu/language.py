@@ -19,6 +19,7 @@ SUPPORTED = ("es", "pt", "en")
 SWITCH_MIN_WORDS = 4
 SWITCH_MIN_CONFIDENCE = 0.95
 FIRST_MIN_CONFIDENCE = 0.7
+LEXICON_MAX_WORDS = 6
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -47,7 +48,9 @@ def guess_language(text: str) -> LanguageGuess | None:
     words = _WORD.findall(text or "")
     if not words:
         return None
-    if len(words) <= 3:
+    if len(words) <= LEXICON_MAX_WORDS:
+        # Greetings and small talk ("buenas tardes, ¿qué tal?") fool statistical
+        # identification; words that belong to one language only do not.
         lexical = gazetteer().short_word_language(text)
         if lexical:
             return LanguageGuess(lexical, 0.9, len(words), "lexicon")

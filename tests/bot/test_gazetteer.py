@@ -110,3 +110,11 @@ def test_ordinary_words_are_not_countries_or_numbers(text: str) -> None:
 def test_nationality_or_language_from_context(text: str, entity: str, value: str) -> None:
     found = [(f.entity, f.value) for f in gazetteer().find(text) if f.entity in ("country", "target_language")]
     assert found == [(entity, value)]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("buenas tardes, ¿qué tal?", "es"), ("oi, boa tarde, tudo bem?", "pt"), ("hello there, good evening", "en")],
+)
+def test_small_talk_greetings_are_decided_by_their_words(text: str, language: str) -> None:
+    assert guess_language(text).language == language
