@@ -9,7 +9,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: setup run chat test unit check-knowledge validate train lint bench bench-nlu clean
+.PHONY: setup run chat db-upgrade test unit check-knowledge validate train lint bench bench-nlu clean
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,9 @@ run: setup
 
 chat: setup
 	@$(PY) -m devtools.chat
+
+db-upgrade: setup
+	@$(PY) -m casework.db upgrade
 
 check-knowledge: setup
 	@$(PY) -m knowledge.check $(ARGS)

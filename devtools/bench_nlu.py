@@ -165,6 +165,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("rasa").setLevel(logging.WARNING)
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # otherwise every parse is printed with its text
     pipelines = {"ours": ROOT / "config.yml", "rasa_default": ROOT / "devtools" / "baseline" / "config.yml"}
     with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
         results = run(args.folds, pipelines, Path(tmp))

@@ -102,7 +102,7 @@ class Stack:
 
     def start(self, timeout_s: float = 180) -> None:
         actions = self._spawn("actions", [
-            str(VENV_BIN / "rasa"), "run", "actions", "--actions", "bot.actions",
+            sys.executable, "-m", "bot.serve", "--actions", "bot.actions",
             "--port", str(self.actions_port),
         ])
         rasa = self._spawn("rasa", [

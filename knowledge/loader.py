@@ -7,6 +7,7 @@ half of a broken file.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge import LANGUAGES
+from knowledge.eligibility_rules import load_eligibility_rules
 from knowledge.model import (
     NEEDS,
     TOPICS,
@@ -385,11 +387,16 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> KnowledgeBase:
     )
 
 
-# Further content families (e.g. eligibility rules) register a loader here.
-_EXTRA_LOADERS: list[Any] = []
+# Further content families register a loader here: hook(checker, data_dir, covered) -> extras.
+# Eligibility rules land in `KnowledgeBase.extras["eligibility"]` (see knowledge.eligibility_rules).
+_EXTRA_LOADERS: list[Any] = [load_eligibility_rules]
 
 
 @lru_cache(maxsize=1)
 def knowledge_base() -> KnowledgeBase:
-    """The process-wide knowledge base, loaded once on first use (never at import)."""
-    return load_knowledge()
+    """The process-wide knowledge base, loaded once on first use (never at import).
+
+    KNOWLEDGE_DATA_DIR points a process at another copy of the data (staging, tests).
+    """
+    override = os.environ.get("KNOWLEDGE_DATA_DIR")
+    return load_knowledge(Path(override) if override else DATA_DIR)

@@ -20,3 +20,12 @@ def slot_values(tracker: Tracker, names: list[str]) -> dict[str, Any]:
 
 def latest_intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def domain_text(domain: dict[str, Any], response: str, language: str) -> str:
+    """The text of a domain response in one language, for a heading inside a longer message."""
+    for variation in (domain.get("responses") or {}).get(response) or []:
+        for condition in variation.get("condition") or []:
+            if condition.get("name") == "language" and condition.get("value") == language:
+                return str(variation.get("text") or "")
+    return ""

@@ -1,0 +1,161 @@
+"""The durable inbox of the WhatsApp and Telegram channels.
+
+A webhook stores the message here and acknowledges at once; workers then claim messages
+one at a time, in order per sender, and mark them done or failed. The provider's message
+id makes a retried delivery a no-op. Several processes may share one database: every
+state change is a conditional UPDATE, so no two workers ever hold the same message.
+
+None of these functions commits: the caller's unit of work does, and a claim is only
+visible to other workers once it is committed, so commit right after `claim_next`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, literal, null, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from casework.models import InboxMessage, UtcDateTime
+from casework.privacy import FieldCipher
+
+UNFINISHED = ("pending", "processing")
+MAX_ATTEMPTS = 5
+CANDIDATES = 10  # rows tried per claim before giving up to a busier worker
+
+
+def record_inbound(
+    session: Session, *, provider: str, provider_message_id: str, sender_id: str,
+    payload: Mapping[str, Any], cipher: FieldCipher, now: datetime,
+) -> InboxMessage | None:
+    """Store an inbound message, encrypted; None when this provider id was already stored.
+
+    The unique (provider, provider_message_id) constraint decides, not a prior SELECT, so
+    two processes receiving the same retry at once still store it exactly once. The
+    insert runs in a SAVEPOINT: a duplicate rolls back only that, and the caller's session
+    stays usable.
+    """
+    message = InboxMessage(
+        provider=provider, provider_message_id=provider_message_id, sender_id=sender_id,
+        payload_encrypted=cipher.encrypt_json(dict(payload)), received_at=now,
+        status="pending", attempts=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        if not _already_recorded(session, provider=provider, provider_message_id=provider_message_id):
+            raise  # some other constraint failed: a bug, not a duplicate
+        return None
+    return message
+
+
+def _already_recorded(session: Session, *, provider: str, provider_message_id: str) -> bool:
+    statement = select(InboxMessage.id).where(
+        InboxMessage.provider == provider, InboxMessage.provider_message_id == provider_message_id,
+    )
+    return session.execute(statement).first() is not None
+
+
+def claim_next(session: Session, *, worker: str, now: datetime, lease_s: float) -> InboxMessage | None:
+    """Lease the oldest available message whose sender has nothing earlier unfinished.
+
+    Available: pending (and past its retry time), or processing with an expired lease
+    (its worker died). The claim is a conditional UPDATE on the state just read; if
+    another worker changed the row in between, the UPDATE matches nothing and the next
+    candidate is tried.
+    """
+    if lease_s <= 0:
+        raise ValueError("lease_s must be positive: a claim is recognised by its new lease end")
+    lease_until = now + timedelta(seconds=lease_s)
+    candidates = session.execute(
+        select(InboxMessage.id, InboxMessage.claimed_until)
+        .where(_available(now), ~_earlier_unfinished())
+        .order_by(InboxMessage.received_at, InboxMessage.id)
+        .limit(CANDIDATES)
+    ).all()
+    for message_id, seen_until in candidates:
+        unchanged = (
+            InboxMessage.claimed_until.is_(None) if seen_until is None else InboxMessage.claimed_until == seen_until
+        )
+        claimed = session.execute(
+            update(InboxMessage)
+            .where(InboxMessage.id == message_id, _available(now), unchanged, ~_earlier_unfinished())
+            .values(status="processing", claimed_by=worker, claimed_until=lease_until)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            return session.get(InboxMessage, message_id, populate_existing=True)
+    return None
+
+
+def _available(now: datetime) -> Any:
+    return and_(
+        InboxMessage.status.in_(UNFINISHED),
+        or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until <= now),
+    )
+
+
+def _earlier_unfinished() -> Any:
+    earlier = aliased(InboxMessage)
+    return exists().where(
+        earlier.sender_id == InboxMessage.sender_id,
+        earlier.status.in_(UNFINISHED),
+        or_(
+            earlier.received_at < InboxMessage.received_at,
+            and_(earlier.received_at == InboxMessage.received_at, earlier.id < InboxMessage.id),
+        ),
+    )
+
+
+def mark_done(session: Session, *, message_id: int, worker: str, now: datetime) -> bool:
+    """Finish a claimed message; False when this worker no longer holds it."""
+    return _finish(session, message_id=message_id, worker=worker, values={
+        "status": "done", "processed_at": now, "claimed_by": None, "claimed_until": None, "last_error": None,
+    })
+
+
+def mark_failed(
+    session: Session, *, message_id: int, worker: str, error: str, retry_at: datetime,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> str | None:
+    """Give a claimed message back for a retry at `retry_at`, or fail it for good.
+
+    Returns the new status ("pending" or "failed"), or None when this worker no longer
+    holds the message. `error` must not contain message text: an exception's class name
+    or a provider error code is enough.
+    """
+    last_attempt = InboxMessage.attempts + 1 >= max_attempts
+    held = _finish(session, message_id=message_id, worker=worker, values={
+        "attempts": InboxMessage.attempts + 1,
+        "status": case((last_attempt, "failed"), else_="pending"),
+        # While pending, claimed_until is the earliest time the message may be claimed again.
+        "claimed_until": case((last_attempt, null()), else_=literal(retry_at, UtcDateTime())),
+        "claimed_by": None,
+        "last_error": error[:500],
+    })
+    if not held:
+        return None
+    return str(session.execute(select(InboxMessage.status).where(InboxMessage.id == message_id)).scalar_one())
+
+
+def _finish(session: Session, *, message_id: int, worker: str, values: dict[str, Any]) -> bool:
+    updated = session.execute(
+        update(InboxMessage)
+        .where(InboxMessage.id == message_id, InboxMessage.status == "processing", InboxMessage.claimed_by == worker)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.get(InboxMessage, message_id, populate_existing=True)  # the caller's object, up to date
+    return updated == 1
+
+
+def pending_count(session: Session, *, sender_id: str | None = None) -> int:
+    """How many messages are not finished yet (waiting or being processed)."""
+    statement = select(func.count()).select_from(InboxMessage).where(InboxMessage.status.in_(UNFINISHED))
+    if sender_id is not None:
+        statement = statement.where(InboxMessage.sender_id == sender_id)
+    return int(session.execute(statement).scalar_one())

@@ -1,0 +1,266 @@
+"""Personal data: pseudonymous ids, encryption at rest, key rotation, erasure, retention."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from casework.inbox import record_inbound
+from casework.privacy import (
+    FieldCipher,
+    UnreadableField,
+    erase_person,
+    pseudonymous_sender_id,
+    purge_expired,
+    rotate_all,
+)
+from casework.settings import Settings
+from tests.casework.conftest import Database
+from tests.casework.factories import (
+    HANDLE,
+    INTAKE_FIELDS,
+    NOTE_BODY,
+    NOW,
+    add_note,
+    give_consent,
+    later,
+    make_intake,
+    make_person,
+    make_ticket,
+    new_key,
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+KEY_A, KEY_B = new_key(), new_key()
+
+
+# ---------------------------------------------------------------- pseudonymous ids
+
+def test_sender_ids_are_stable_pseudonyms() -> None:
+    first = pseudonymous_sender_id("whatsapp", "whatsapp:+34600111222", "secret")
+    assert re.fullmatch(r"wa-[0-9a-f]{24}", first)
+    assert pseudonymous_sender_id("whatsapp", "+34600111222", "secret") == first
+    assert pseudonymous_sender_id("whatsapp", " +34 600 111 222 ", "secret") == first
+    assert "600111222" not in first
+    assert re.fullmatch(r"tg-[0-9a-f]{24}", pseudonymous_sender_id("telegram", "987654321", "secret"))
+
+
+def test_sender_ids_differ_per_channel_secret_and_handle() -> None:
+    ids = {
+        pseudonymous_sender_id("whatsapp", "123456789", "secret")[3:],
+        pseudonymous_sender_id("telegram", "123456789", "secret")[3:],
+        pseudonymous_sender_id("whatsapp", "123456789", "another secret")[3:],
+        pseudonymous_sender_id("whatsapp", "123456780", "secret")[3:],
+    }
+    assert len(ids) == 4
+
+
+def test_a_sender_id_needs_a_secret() -> None:
+    with pytest.raises(ValueError, match="SENDER_ID_SECRET"):
+        pseudonymous_sender_id("whatsapp", "+34600111222", "")
+
+
+# ---------------------------------------------------------------- the cipher
+
+@given(st.text())
+def test_any_text_survives_encryption(text: str) -> None:
+    cipher = FieldCipher([KEY_A])
+    token = cipher.encrypt_text(text)
+    assert cipher.decrypt_text(token) == text
+    if len(text) >= 4:
+        assert text not in token
+
+
+@given(json_values)
+def test_any_json_survives_encryption(value: Any) -> None:
+    cipher = FieldCipher([KEY_A])
+    assert cipher.decrypt_json(cipher.encrypt_json(value)) == value
+
+
+def test_a_bad_key_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError, match="key #2 is not 32 url-safe base64 bytes") as refused:
+        FieldCipher([KEY_A, "not-a-real-key-but-close"])
+    assert "not-a-real-key" not in str(refused.value)
+
+
+def test_the_cipher_comes_from_the_settings() -> None:
+    cipher = FieldCipher.from_settings(Settings(field_encryption_keys=(KEY_A,)))
+    assert FieldCipher([KEY_A]).decrypt_text(cipher.encrypt_text("hola")) == "hola"
+
+
+def test_a_foreign_or_tampered_token_is_unreadable() -> None:
+    token = FieldCipher([KEY_A]).encrypt_text("hola")
+    with pytest.raises(UnreadableField):
+        FieldCipher([KEY_B]).decrypt_text(token)
+    with pytest.raises(UnreadableField):
+        FieldCipher([KEY_A]).decrypt_text(token[:-4] + "AAAA")
+
+
+def test_rotation_with_two_keys() -> None:
+    old_token = FieldCipher([KEY_A]).encrypt_text("hola")
+    both = FieldCipher([KEY_B, KEY_A])  # new key first: it encrypts; the old one still reads
+    assert both.decrypt_text(old_token) == "hola"
+    assert FieldCipher([KEY_B]).decrypt_text(both.encrypt_text("adiós")) == "adiós"
+    assert FieldCipher([KEY_B]).decrypt_text(both.rotate(old_token)) == "hola"
+
+
+# ---------------------------------------------------------------- at rest
+
+def seed_case(database: Database, cipher: FieldCipher, *, sender_id: str = "wa-maria") -> dict[str, int]:
+    with database.session() as session:
+        person = make_person(session, cipher, sender_id=sender_id)
+        give_consent(session, person)
+        intake = make_intake(session, cipher, person)
+        ticket = make_ticket(session, person=person, intake=intake)
+        note = add_note(session, cipher, ticket)
+        return {"person": person.id, "intake": intake.id, "ticket": ticket.id, "note": note.id}
+
+
+def raw_dump(database: Database) -> str:
+    """Every row of every table as stored, as one string to search for plaintext."""
+    tables = ["persons", "consent_records", "intakes", "tickets", "ticket_notes", "audit_events", "inbox_messages"]
+    return json.dumps({table: database.rows(f"SELECT * FROM {table}") for table in tables}, default=str, ensure_ascii=False)  # noqa: S608
+
+
+def test_personal_fields_are_not_stored_in_plaintext(database: Database, cipher: FieldCipher) -> None:
+    ids = seed_case(database, cipher)
+    stored = raw_dump(database)
+    for secret in (HANDLE, "María", "Quispe", "Alcobendas", "hijos"):
+        assert secret not in stored
+    [person] = database.rows("SELECT handle_encrypted FROM persons WHERE id = :id", id=ids["person"])
+    assert cipher.decrypt_text(person["handle_encrypted"]) == HANDLE
+    [intake] = database.rows("SELECT fields_encrypted FROM intakes WHERE id = :id", id=ids["intake"])
+    assert cipher.decrypt_json(intake["fields_encrypted"]) == INTAKE_FIELDS
+    [note] = database.rows("SELECT body_encrypted FROM ticket_notes WHERE id = :id", id=ids["note"])
+    assert cipher.decrypt_text(note["body_encrypted"]) == NOTE_BODY
+
+
+def test_rotate_all_moves_every_field_to_the_new_key(database: Database) -> None:
+    old = FieldCipher([KEY_A])
+    seed_case(database, old)
+    both = FieldCipher([KEY_B, KEY_A])
+    with database.session() as session:
+        rotated = rotate_all(session, cipher=both, now=NOW, batch_size=1)
+    assert rotated == {"persons": 1, "intakes": 1, "ticket_notes": 1, "inbox_messages": 0}
+    new_only = FieldCipher([KEY_B])  # the old key can now be dropped
+    [row] = database.rows("SELECT handle_encrypted FROM persons")
+    assert new_only.decrypt_text(row["handle_encrypted"]) == HANDLE
+    [row] = database.rows("SELECT fields_encrypted FROM intakes")
+    assert new_only.decrypt_json(row["fields_encrypted"]) == INTAKE_FIELDS
+    [row] = database.rows("SELECT body_encrypted FROM ticket_notes")
+    assert new_only.decrypt_text(row["body_encrypted"]) == NOTE_BODY
+    with pytest.raises(UnreadableField):
+        old.decrypt_text(row["body_encrypted"])
+
+
+# ---------------------------------------------------------------- erasure
+
+def test_erasure_removes_personal_data_and_keeps_an_anonymous_ticket(database: Database, cipher: FieldCipher) -> None:
+    ids = seed_case(database, cipher)
+    with database.session() as session:
+        summary = erase_person(session, sender_id="wa-maria", now=later(60))
+    assert (summary.persons, summary.consents_deleted, summary.intakes_anonymised) == (1, 1, 1)
+    assert (summary.tickets_anonymised, summary.notes_erased) == (1, 1)
+
+    [person] = database.rows("SELECT * FROM persons")
+    assert person["handle_encrypted"] is None
+    assert person["erased_at"] is not None
+    assert person["sender_id"] == f"erased-{ids['person']}"
+    assert database.rows("SELECT * FROM consent_records") == []
+    [intake] = database.rows("SELECT * FROM intakes")
+    assert (intake["fields_encrypted"], intake["person_id"]) == (None, None)
+    assert intake["origin_country"] == "PE"  # statistics survive
+    [note] = database.rows("SELECT * FROM ticket_notes")
+    assert note["body_encrypted"] is None
+    [ticket] = database.rows("SELECT * FROM tickets")
+    assert ticket["person_id"] is None
+    assert ticket["anonymised_at"] is not None
+    assert (ticket["office_id"], ticket["status"], ticket["intake_id"]) == ("oss-pe", "new", ids["intake"])
+
+
+def test_erasure_is_idempotent_and_ignores_strangers(database: Database, cipher: FieldCipher) -> None:
+    seed_case(database, cipher)
+    with database.session() as session:
+        erase_person(session, sender_id="wa-maria", now=NOW)
+    with database.session() as session:
+        assert erase_person(session, sender_id="wa-maria", now=NOW).persons == 0
+        assert erase_person(session, sender_id="wa-nobody", now=NOW).persons == 0
+
+
+def test_erasure_leaves_other_people_alone(database: Database, cipher: FieldCipher) -> None:
+    seed_case(database, cipher, sender_id="wa-maria")
+    other = seed_case(database, cipher, sender_id="wa-jose")
+    with database.session() as session:
+        erase_person(session, sender_id="wa-maria", now=NOW)
+    [jose] = database.rows("SELECT * FROM persons WHERE id = :id", id=other["person"])
+    assert jose["handle_encrypted"] is not None
+    assert jose["erased_at"] is None
+    assert len(database.rows("SELECT * FROM consent_records")) == 1
+    assert database.rows("SELECT person_id FROM tickets WHERE id = :id", id=other["ticket"]) == [{"person_id": other["person"]}]
+
+
+def test_the_audit_trail_records_erasure_without_personal_data(database: Database, cipher: FieldCipher) -> None:
+    ids = seed_case(database, cipher)
+    with database.session() as session:
+        erase_person(session, sender_id="wa-maria", now=NOW)
+    events = database.rows("SELECT * FROM audit_events ORDER BY id")
+    assert [event["action"] for event in events] == ["ticket_anonymised", "person_erased"]
+    assert events[0]["ticket_id"] == ids["ticket"]
+    trail = json.dumps(events, default=str, ensure_ascii=False)
+    for personal in ("wa-maria", HANDLE, "María", "Alcobendas", "hijos"):
+        assert personal not in trail
+
+
+# ---------------------------------------------------------------- retention
+
+def test_retention_anonymises_old_closed_cases_only(database: Database, cipher: FieldCipher) -> None:
+    settings = Settings(retention_closed_case_days=730, retention_conversation_days=180)
+    with database.session() as session:
+        person = make_person(session, cipher, sender_id="wa-maria", at=later(days=800))
+        old_closed = make_ticket(session, person=person, intake=make_intake(session, cipher, person),
+                                 status="closed", closed_at=NOW, close_reason="returned")
+        add_note(session, cipher, old_closed)
+        recent_closed = make_ticket(session, person=person, status="closed", closed_at=later(days=500))
+        old_open = make_ticket(session, person=person, status="in_progress")
+        ids = (old_closed.id, recent_closed.id, old_open.id)
+    with database.session() as session:
+        summary = purge_expired(session, settings=settings, now=later(days=731))
+    assert (summary.tickets_anonymised, summary.notes_erased, summary.intakes_anonymised) == (1, 1, 1)
+    assert summary.persons_erased == 0  # still has live cases
+    rows = {row["id"]: row for row in database.rows("SELECT id, person_id, anonymised_at FROM tickets")}
+    assert rows[ids[0]]["person_id"] is None
+    assert rows[ids[0]]["anonymised_at"] is not None
+    assert rows[ids[1]]["person_id"] is not None  # closed too recently
+    assert rows[ids[2]]["person_id"] is not None  # still open
+    assert database.rows("SELECT body_encrypted FROM ticket_notes") == [{"body_encrypted": None}]
+    assert database.rows("SELECT fields_encrypted FROM intakes") == [{"fields_encrypted": None}]
+
+
+def test_retention_forgets_quiet_people_and_old_messages(database: Database, cipher: FieldCipher) -> None:
+    settings = Settings(retention_conversation_days=180)
+    with database.session() as session:
+        quiet = make_person(session, cipher, sender_id="wa-quiet", at=NOW)
+        give_consent(session, quiet)
+        make_person(session, cipher, sender_id="wa-recent", at=later(days=100))
+        for number, at in enumerate([NOW, later(days=100)]):
+            record_inbound(session, provider="whatsapp", provider_message_id=f"SM{number}", sender_id="wa-recent",
+                           payload={"text": "hola"}, cipher=cipher, now=at)
+    with database.session() as session:
+        summary = purge_expired(session, settings=settings, now=later(days=181))
+    assert (summary.persons_erased, summary.inbox_messages_deleted) == (1, 1)
+    people = {row["sender_id"]: row for row in database.rows("SELECT * FROM persons")}
+    assert "wa-quiet" not in people
+    assert people["wa-recent"]["handle_encrypted"] is not None
+    assert database.rows("SELECT * FROM consent_records") == []
+    assert [row["provider_message_id"] for row in database.rows("SELECT * FROM inbox_messages")] == ["SM1"]
+    [event] = database.rows("SELECT * FROM audit_events WHERE action = 'retention_purged'")
+    assert "wa-quiet" not in json.dumps(event, default=str)
