@@ -100,7 +100,14 @@ class Stack:
         self.processes[name] = proc
         return proc
 
+    def prepare_database(self) -> None:
+        """Bring the cases database to the latest migration (SQLite file by default)."""
+        from casework.db import upgrade
+
+        upgrade(self.env["DATABASE_URL"])
+
     def start(self, timeout_s: float = 180) -> None:
+        self.prepare_database()
         actions = self._spawn("actions", [
             sys.executable, "-m", "bot.serve", "--actions", "bot.actions",
             "--port", str(self.actions_port),
@@ -142,6 +149,7 @@ def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
         "RASA_TELEMETRY_ENABLED": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "TRACKER_DB": str(workdir / "tracker.db"),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'cases.db'}",
         **(extra_env or {}),
     }
     workdir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.base import latest_intent, reply_language, slot_values
-from bot.conversation.answering import INTENT_TOPICS, Plan, plan_answer
+from bot.conversation.answering import INTENT_TOPICS, Plan, plan_answer, plan_contact
 from knowledge.loader import knowledge_base
 
 PERSON_SLOTS = ["country_origin", "country_residence", "region_residence", "need", "last_topic"]
@@ -58,3 +58,18 @@ class ActionAnswer(Action):
                            reply_language(tracker), slots, mentioned_countries(tracker))
         deliver(dispatcher, plan)
         return [SlotSet("last_topic", plan.topic)]
+
+
+class ActionContactPerson(Action):
+    """"I want to talk to a person": the offices that serve the person, and how to reach them."""
+
+    def name(self) -> str:
+        return "action_contact_person"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[dict[str, Any]]:
+        plan = plan_contact(knowledge_base(), reply_language(tracker), slot_values(tracker, PERSON_SLOTS))
+        dispatcher.utter_message(response="utter_contact_person_intro")
+        for message in plan.answer.messages if plan.answer else ():
+            dispatcher.utter_message(text=message)
+        return []

@@ -15,6 +15,7 @@ from knowledge.answers import (
     Answer,
     best_entry,
     entries_for,
+    fallback_office,
     offices_for,
     render_entry,
     render_office,
@@ -114,3 +115,24 @@ def plan_retrieval(kb: KnowledgeBase, text: str, language: str, slots: dict[str,
         return None
     return Plan(answer=render_entry(kb, entry, language), topic=entry.topic,
                 country=entry.countries[0] if entry.countries else None)
+
+
+def plan_contact(kb: KnowledgeBase, language: str, slots: dict[str, str | None]) -> Plan:
+    """How to reach a person: the offices of the person's countries, then the coordination team.
+
+    The coordination team's published address is the one contact the network gives in its
+    own materials; the offices' contact details are configuration and may be empty.
+    """
+    offices = []
+    if slots.get("country_origin") in kb.origin:
+        offices += offices_for(kb, slots.get("country_origin"))
+    if slots.get("country_residence") in kb.residence:
+        offices += offices_for(kb, slots.get("country_residence"), slots.get("region_residence"))
+    offices.append(fallback_office(kb))
+    messages: list[str] = []
+    ids: list[str] = []
+    for office in offices:
+        rendered = render_office(kb, office, language)
+        messages += rendered.messages
+        ids += rendered.entry_ids
+    return Plan(answer=Answer(tuple(messages), tuple(ids)), topic="oss_contact")

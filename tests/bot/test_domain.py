@@ -18,7 +18,7 @@ def load_domain() -> dict:
     for path in sorted((ROOT / "domain").rglob("*.yml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         merged["responses"].update(doc.get("responses") or {})
-        merged["actions"] += doc.get("actions") or []
+        merged["actions"] += [a if isinstance(a, str) else next(iter(a)) for a in doc.get("actions") or []]
         merged["intents"] += [i if isinstance(i, str) else next(iter(i)) for i in doc.get("intents") or []]
         merged["slots"].update(doc.get("slots") or {})
     return merged

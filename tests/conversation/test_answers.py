@@ -36,7 +36,7 @@ def test_the_country_is_asked_once_remembered_and_followed_up(make_person) -> No
     assert "Tarjeta del Migrante Retornado" in answer
     assert person.tracker()["slots"]["country_origin"] == "PE"
     follow_up = person.text("¿y en Colombia?")
-    assert "Registro Único de Retorno" in follow_up or "RUR" in follow_up
+    assert "Ley Retorno" in follow_up or "DIAN" in follow_up  # Colombia's customs route
     assert person.tracker()["slots"]["country_origin"] == "PE"  # a follow-up is not a new origin
 
 
@@ -75,4 +75,13 @@ def test_office_contact_never_invents_details(make_person) -> None:
     person.text("I'm Bolivian and I live in Barcelona")
     answer = person.text("where is the One Stop Shop office, what's the address?")
     assert "FEDELATINA" in answer or "Bolivia" in answer
-    assert "passing your case" in answer or "pass your case" in answer or "contact" in answer.lower()
+    assert "coordination team" in answer  # the honest route when no contact is configured
+
+
+def test_asking_for_a_person_gives_the_offices_and_the_published_coordination_address(make_person) -> None:
+    person = make_person("es")
+    person.text("soy uruguaya y vivo en Girona")
+    answer = person.text("quiero hablar con una persona, por favor")
+    assert "Uruguay" in answer
+    assert "Cataluña" in answer or "FEDELATINA" in answer
+    assert "ventanillasunicas@oei.es" in answer
