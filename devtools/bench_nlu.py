@@ -108,13 +108,14 @@ def threshold_table(tests: list[dict[str, Any]], parsed: list[dict[str, Any]]) -
     return rows
 
 
-def run(folds: int, pipelines: dict[str, Path], workdir: Path) -> dict[str, Any]:
+def run(folds: int, pipelines: dict[str, Path], workdir: Path, results: dict[str, Any],
+        save: Any) -> dict[str, Any]:
+    """Cross-validate each pipeline; `save(results)` after each, so a long run keeps what it has."""
     from sklearn.model_selection import StratifiedKFold
 
     examples = load_examples()
     keys = [f"{e['lang']}:{e['intent']}" for e in examples]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
-    results: dict[str, Any] = {}
     for name, config in pipelines.items():
         tests_all: list[dict[str, Any]] = []
         parsed_all: list[dict[str, Any]] = []
@@ -137,6 +138,8 @@ def run(folds: int, pipelines: dict[str, Path], workdir: Path) -> dict[str, Any]
             if p["intent"]["name"] != t["intent"]:
                 confusions[f"{t['intent']} -> {p['intent']['name']}"] += 1
         results[name]["top_confusions"] = dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:15])
+        results[name]["folds"] = folds
+        save(results)
     return results
 
 
@@ -144,17 +147,21 @@ def markdown(results: dict[str, Any], folds: int) -> str:
     lines = [f"# NLU cross-validation ({folds} folds, es+pt+en trained together)", "",
              "| pipeline | lang | intent macro-F1 | intent accuracy | country F1 | examples |", "|---|---|---|---|---|---|"]
     for name in ("ours", "rasa_default"):
+        if name not in results:
+            lines.append(f"| {name} | (not measured yet: `make bench-nlu ARGS='--pipelines {name}'`) | | | | |")
+            continue
         for lang in LANGS:
             r = results[name][lang]
             lines.append(f"| {name} | {lang} | {r['intent_macro_f1']:.3f} | {r['intent_accuracy']:.3f} | {r['country_f1']:.3f} | {r['examples']} |")
-    lines += ["", "## Fallback threshold (ours): share of misclassified messages caught vs correct ones lost", "",
-              "| threshold | wrong caught | right lost |", "|---|---|---|"]
-    for row in results["ours"]["threshold_tradeoff"]:
-        lines.append(f"| {row['threshold']} | {row['wrong_caught']} | {row['right_lost']} |")
-    lines += ["", "## Most frequent confusions (ours)", ""]
-    lines += [f"- {k}: {v}" for k, v in results["ours"]["top_confusions"].items()]
-    lines += ["", f"Training + prediction time: ours {results['ours']['seconds']} s, "
-              f"rasa_default {results['rasa_default']['seconds']} s.", "",
+    if "ours" in results:
+        lines += ["", "## Fallback threshold (ours): share of misclassified messages caught vs correct ones lost", "",
+                  "| threshold | wrong caught | right lost |", "|---|---|---|"]
+        for row in results["ours"]["threshold_tradeoff"]:
+            lines.append(f"| {row['threshold']} | {row['wrong_caught']} | {row['right_lost']} |")
+        lines += ["", "## Most frequent confusions (ours)", ""]
+        lines += [f"- {k}: {v}" for k, v in results["ours"]["top_confusions"].items()]
+    times = ", ".join(f"{name} {results[name]['seconds']} s" for name in ("ours", "rasa_default") if name in results)
+    lines += ["", f"Training + prediction time: {times}.", "",
               "Reproduce: `make bench-nlu` (figures in reports/nlu.json)."]
     return "\n".join(lines) + "\n"
 
@@ -162,19 +169,27 @@ def markdown(results: dict[str, Any], folds: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--pipelines", default="ours,rasa_default",
+                        help="comma-separated; results of pipelines not run are kept from reports/nlu.json")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("rasa").setLevel(logging.WARNING)
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # otherwise every parse is printed with its text
-    pipelines = {"ours": ROOT / "config.yml", "rasa_default": ROOT / "devtools" / "baseline" / "config.yml"}
-    with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
-        results = run(args.folds, pipelines, Path(tmp))
+    every = {"ours": ROOT / "config.yml", "rasa_default": ROOT / "devtools" / "baseline" / "config.yml"}
+    pipelines = {name: every[name] for name in args.pipelines.split(",")}
     reports = ROOT / "reports"
     reports.mkdir(exist_ok=True)
-    (reports / "nlu.json").write_text(json.dumps(results, indent=2) + "\n")
-    (reports / "nlu.md").write_text(markdown(results, args.folds))
+    previous = reports / "nlu.json"
+    results: dict[str, Any] = json.loads(previous.read_text()) if previous.exists() else {}
+
+    def save(current: dict[str, Any]) -> None:
+        (reports / "nlu.json").write_text(json.dumps(current, indent=2) + "\n")
+        (reports / "nlu.md").write_text(markdown(current, args.folds))
+
+    with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
+        results = run(args.folds, pipelines, Path(tmp), results, save)
     print(markdown(results, args.folds))
 
 
