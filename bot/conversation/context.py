@@ -82,6 +82,10 @@ def country_updates(message: dict[str, Any], slots: dict[str, Any]) -> dict[str,
                 role = "origin"
             else:
                 continue
+        if role == "origin" and code in RESIDENCE_COUNTRIES:
+            # "¿puedo regresar a España después?" is about going back to Europe (re-entry),
+            # not where the person comes from: the network's people come from outside the EU.
+            continue
         slot = "country_residence" if role == "residence" else "country_origin"
         current = updates.get(slot, slots.get(slot))
         if current and current != code and not correcting:

@@ -78,3 +78,8 @@ def test_a_city_gives_the_residence_country_and_the_spanish_region() -> None:
     message = {"text": "vivo en Badalona", "entities": [], "places": [
         {"city": "Badalona", "country": "ES", "region": "catalonia", "role": "residence"}]}
     assert country_updates(message, {}) == {"country_residence": "ES", "region_residence": "catalonia"}
+
+
+def test_going_back_to_europe_is_not_a_new_origin() -> None:
+    message = {"text": "¿si vuelvo con el programa puedo regresar a España?", "entities": [_country("ES", "origin")]}
+    assert country_updates(message, {"country_origin": "PE", "country_residence": "ES"}) == {}
