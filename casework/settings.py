@@ -16,6 +16,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'cases.db'}"
+DEFAULT_OFFICES_CONFIG = REPO_ROOT / "config" / "offices.yml"
 
 KEY_HINT = "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
 
@@ -39,6 +40,19 @@ class Settings:
     retention_conversation_days: int = 180
     retention_closed_case_days: int = 730
     fallback_office_id: str = "fallback"
+    # Staff notifications (casework.outbox): where each office is told about a new ticket.
+    offices_config_path: Path = DEFAULT_OFFICES_CONFIG
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "oss-assistant@notify.invalid"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    telegram_api_base_url: str = "https://api.telegram.org"
+    # The bot that writes to the staff chats; the channel's bot unless STAFF_TELEGRAM_BOT_TOKEN is set.
+    telegram_bot_token: str | None = None
+    console_base_url: str = "http://localhost:8080"
+    outbox_max_attempts: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -55,6 +69,17 @@ class Settings:
             retention_conversation_days=days(environ, "RETENTION_CONVERSATION_DAYS", 180),
             retention_closed_case_days=days(environ, "RETENTION_CLOSED_CASE_DAYS", 730),
             fallback_office_id=text("FALLBACK_OFFICE_ID") or "fallback",
+            offices_config_path=Path(text("OFFICES_CONFIG") or DEFAULT_OFFICES_CONFIG),
+            smtp_host=text("SMTP_HOST") or "localhost",
+            smtp_port=whole(environ, "SMTP_PORT", 25, minimum=1, maximum=65535),
+            smtp_from=text("SMTP_FROM") or "oss-assistant@notify.invalid",
+            smtp_user=text("SMTP_USER"),
+            smtp_password=text("SMTP_PASSWORD"),
+            smtp_starttls=(text("SMTP_STARTTLS") or "").lower() in ("1", "true", "yes", "on"),
+            telegram_api_base_url=(text("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").rstrip("/"),
+            telegram_bot_token=text("STAFF_TELEGRAM_BOT_TOKEN") or text("TELEGRAM_BOT_TOKEN"),
+            console_base_url=(text("CONSOLE_BASE_URL") or "http://localhost:8080").rstrip("/"),
+            outbox_max_attempts=whole(environ, "OUTBOX_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
         )
 
     def require_field_encryption_keys(self) -> tuple[str, ...]:
@@ -72,6 +97,22 @@ class Settings:
                 f"Generate one with: {KEY_HINT}"
             )
         return self.sender_id_secret
+
+    def require_telegram_bot_token(self) -> str:
+        if not self.telegram_bot_token:
+            raise MissingSecret(
+                "TELEGRAM_BOT_TOKEN (or STAFF_TELEGRAM_BOT_TOKEN) is not set: an office notified on "
+                "Telegram cannot be reached. Set the token of the bot that is a member of the staff chat."
+            )
+        return self.telegram_bot_token
+
+
+def secret_from_env(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """A secret whose variable name is itself configuration (an office's webhook secret)."""
+    value = (os.environ if environ is None else environ).get(name, "").strip()
+    if not value:
+        raise MissingSecret(f"{name} is not set: it holds an office's webhook signing secret (config/offices.yml)")
+    return value
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +135,19 @@ def days(environ: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number of days, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name} must be at least 1 day, got {value}")
+    return value
+
+
+def whole(environ: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
 
 

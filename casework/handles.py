@@ -1,0 +1,74 @@
+"""The raw handle (phone number, chat id) a channel replies to, stored once and encrypted.
+
+Channels pseudonymise the handle into a `sender_id` before anything reaches Rasa; this is
+the one place the raw handle is kept, as a Fernet token on the person, together with the
+time of the person's last inbound message (WhatsApp's 24-hour window). None of these
+functions commits: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from casework import audit
+from casework.models import Person
+from casework.privacy import FieldCipher
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Where to reply to a person, decrypted for the moment of sending."""
+
+    handle: str
+    last_inbound_at: datetime | None
+    language: str | None
+
+
+def remember_handle(
+    session: Session, *, sender_id: str, channel: str, handle: str, cipher: FieldCipher, now: datetime,
+) -> Person:
+    """Create or update the person behind `sender_id`: encrypted handle, last inbound time."""
+    person = _person(session, sender_id)
+    if person is None:
+        person = Person(sender_id=sender_id, channel=channel, created_at=now)
+        try:
+            with session.begin_nested():  # two first messages at once: the second one updates
+                person.handle_encrypted = cipher.encrypt_text(handle)
+                person.last_inbound_at = now
+                session.add(person)
+            return person
+        except IntegrityError:
+            person = _person(session, sender_id)
+            if person is None:
+                raise
+    person.handle_encrypted = cipher.encrypt_text(handle)
+    if person.last_inbound_at is None or person.last_inbound_at < now:
+        person.last_inbound_at = now
+    session.flush()
+    return person
+
+
+def handle_for(session: Session, *, sender_id: str, cipher: FieldCipher) -> Handle | None:
+    """The decrypted handle of `sender_id`; None when unknown or erased."""
+    person = _person(session, sender_id)
+    if person is None or person.handle_encrypted is None or person.erased_at is not None:
+        return None
+    return Handle(
+        handle=cipher.decrypt_text(person.handle_encrypted),
+        last_inbound_at=person.last_inbound_at, language=person.language,
+    )
+
+
+def record_refused_send(session: Session, *, sender_id: str, channel: str, reason: str, now: datetime) -> None:
+    """A reply the channel did not attempt (e.g. outside WhatsApp's 24-hour window), and why."""
+    audit.record(session, actor=channel, action="send_refused", now=now,
+                 details={"sender_id": sender_id, "reason": reason})
+
+
+def _person(session: Session, sender_id: str) -> Person | None:
+    return session.execute(select(Person).where(Person.sender_id == sender_id)).scalar_one_or_none()

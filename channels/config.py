@@ -1,0 +1,109 @@
+"""The one place channels read configuration (CONTRACT.md section 6).
+
+A channel is on when its required variables are all set; otherwise `missing` names them
+and the channel registers no routes. The case-work secrets (database, field encryption,
+sender id secret) come from `casework.settings`, read from the same environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from casework.settings import Settings
+
+TWILIO_API_BASE_URL = "https://api.twilio.com"
+TELEGRAM_API_BASE_URL = "https://api.telegram.org"
+
+
+@dataclass(frozen=True)
+class CaseStore:
+    """Where inbound messages and handles are kept, and the secrets that protect them."""
+
+    database_url: str
+    field_encryption_keys: tuple[str, ...]
+    sender_id_secret: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> CaseStore:
+        settings = Settings.from_env(environ)
+        return cls(settings.database_url, settings.field_encryption_keys, settings.sender_id_secret)
+
+    def missing(self) -> list[str]:
+        names = []
+        if not self.field_encryption_keys:
+            names.append("FIELD_ENCRYPTION_KEY")
+        if not self.sender_id_secret:
+            names.append("SENDER_ID_SECRET")
+        return names
+
+
+@dataclass(frozen=True)
+class WhatsAppConfig:
+    account_sid: str
+    auth_token: str
+    whatsapp_number: str  # "+14155238886", without the "whatsapp:" prefix
+    api_base_url: str = TWILIO_API_BASE_URL
+    public_base_url: str | None = None
+    store: CaseStore = field(default_factory=lambda: CaseStore("sqlite://", (), None))
+    missing: tuple[str, ...] = ()
+
+    @property
+    def on(self) -> bool:
+        return not self.missing
+
+    @property
+    def from_address(self) -> str:
+        return f"whatsapp:{self.whatsapp_number}"
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    bot_token: str
+    webhook_secret: str
+    api_base_url: str = TELEGRAM_API_BASE_URL
+    public_base_url: str | None = None
+    store: CaseStore = field(default_factory=lambda: CaseStore("sqlite://", (), None))
+    missing: tuple[str, ...] = ()
+
+    @property
+    def on(self) -> bool:
+        return not self.missing
+
+
+def _text(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def _base(environ: Mapping[str, str], name: str, default: str | None) -> str | None:
+    return (_text(environ, name) or default or "").rstrip("/") or None
+
+
+def whatsapp_config(environ: Mapping[str, str] | None = None) -> WhatsAppConfig:
+    env = os.environ if environ is None else environ
+    required = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_NUMBER")
+    store = CaseStore.from_env(env)
+    missing = [name for name in required if not _text(env, name)] + store.missing()
+    return WhatsAppConfig(
+        account_sid=_text(env, "TWILIO_ACCOUNT_SID"),
+        auth_token=_text(env, "TWILIO_AUTH_TOKEN"),
+        whatsapp_number=_text(env, "TWILIO_WHATSAPP_NUMBER").removeprefix("whatsapp:").replace(" ", ""),
+        api_base_url=_base(env, "TWILIO_API_BASE_URL", TWILIO_API_BASE_URL) or TWILIO_API_BASE_URL,
+        public_base_url=_base(env, "PUBLIC_BASE_URL", None),
+        store=store, missing=tuple(missing),
+    )
+
+
+def telegram_config(environ: Mapping[str, str] | None = None) -> TelegramConfig:
+    env = os.environ if environ is None else environ
+    required = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET")
+    store = CaseStore.from_env(env)
+    missing = [name for name in required if not _text(env, name)] + store.missing()
+    return TelegramConfig(
+        bot_token=_text(env, "TELEGRAM_BOT_TOKEN"),
+        webhook_secret=_text(env, "TELEGRAM_WEBHOOK_SECRET"),
+        api_base_url=_base(env, "TELEGRAM_API_BASE_URL", TELEGRAM_API_BASE_URL) or TELEGRAM_API_BASE_URL,
+        public_base_url=_base(env, "PUBLIC_BASE_URL", None),
+        store=store, missing=tuple(missing),
+    )

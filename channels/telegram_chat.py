@@ -1,0 +1,273 @@
+"""Telegram: POST /webhooks/telegram/webhook (python-telegram-bot parses, httpx sends).
+
+The secret token (`X-Telegram-Bot-Api-Secret-Token`) is compared in constant time before
+the body is even parsed. `update_id` de-duplicates through the durable inbox. Inline
+buttons carry opaque server-issued tokens, never intents; a forged or stale token gets
+the domain's "that option has expired". Sends respect Telegram's rates (about one message
+per second per chat, thirty overall) by waiting, never by dropping.
+
+`/start` (with or without a deep-link payload) reaches Rasa as the server-chosen intent
+`/greet` (the person did not type slash syntax: the channel decides what starting means),
+with the payload, if any, in metadata as `deep_link`. Any other typed "/..." is text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from telegram import Bot, Message, Update
+
+from casework.handles import Handle
+from channels.config import TelegramConfig, telegram_config
+from channels.durable import InboxChannel, OnNewMessage, Prepared, announce_off
+from channels.language import language_from_code
+from channels.options import CallbackTokens
+from channels.ratelimit import RateLimiter
+from channels.splitting import TELEGRAM_LIMIT, split_text, utf16_length
+from channels.texts import channel_text
+from channels.worker import ClaimedMessage, ProcessingFailed
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
+MAX_BODY_BYTES = 256 * 1024
+MAX_TEXT_CHARS = 4096
+START = re.compile(r"/start(?:@\w+)?(?:\s+([A-Za-z0-9_-]{1,64}))?\s*")
+START_INTENT = "/greet"
+MAX_RETRY_AFTER_S = 60
+SEND_ATTEMPTS = 3
+
+
+class UpdateProblem(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TelegramInbound:
+    update_id: int
+    handle: str  # the private chat's id
+    payload: dict[str, Any]
+
+
+def message_media(message: Message) -> str | None:
+    if message.voice or message.audio:
+        return "audio"
+    if message.photo or message.sticker:
+        return "image"
+    if message.video or message.video_note or message.animation:
+        return "video"
+    if message.location or message.venue:
+        return "location"
+    if message.contact:
+        return "contact"
+    if message.document:
+        return "document"
+    return None
+
+
+def read_update(update: Update) -> TelegramInbound | None:
+    """What to store from an update; None for updates we do not handle (groups, edits...)."""
+    if not isinstance(update.update_id, int):
+        raise UpdateProblem("update_id is not a number")
+    if update.message is not None:
+        message = update.message
+        user = message.from_user
+        if message.chat.type != "private" or user is None or user.is_bot:
+            return None
+        payload: dict[str, Any] = {"kind": "message", "language_hint": language_from_code(user.language_code)}
+        media = message_media(message)
+        if media:
+            payload.update(text="", media=media)
+        else:
+            text = (message.text or "").replace("\x00", "")[:MAX_TEXT_CHARS]
+            start = START.fullmatch(text)
+            if start:
+                payload.update(text="", start=True, deep_link=start.group(1))
+            else:
+                payload["text"] = text
+        return TelegramInbound(update.update_id, str(message.chat.id), payload)
+    query = update.callback_query
+    if query is not None:
+        chat = query.message.chat if query.message is not None else None
+        if chat is not None and chat.type != "private":
+            return None
+        payload = {
+            "kind": "callback", "token": (query.data or "")[:64], "callback_query_id": query.id,
+            "language_hint": language_from_code(query.from_user.language_code),
+        }
+        return TelegramInbound(update.update_id, str(chat.id if chat else query.from_user.id), payload)
+    return None
+
+
+@dataclass(frozen=True)
+class TelegramSend:
+    method: str
+    body: dict[str, Any]
+    chat: str
+    sender_id: str
+
+
+class TelegramInput(InboxChannel):
+    provider = "telegram"
+
+    def __init__(self, config: TelegramConfig, *, limiter: RateLimiter | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.config: TelegramConfig = config
+        self.callbacks = CallbackTokens()
+        self.limiter = limiter or RateLimiter()
+        self._bot: Bot | None = None
+
+    @classmethod
+    def name(cls) -> str:
+        return "telegram"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> TelegramInput:
+        return cls(telegram_config())
+
+    @property
+    def bot(self) -> Bot:
+        if self._bot is None:  # no network: Bot() only holds the token until initialize()
+            self._bot = Bot(self.config.bot_token, base_url=f"{self.config.api_base_url}/bot")
+        return self._bot
+
+    def api(self, method: str) -> str:
+        return f"{self.config.api_base_url}/bot{self.config.bot_token}/{method}"
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        hook = Blueprint("telegram_webhook", url_prefix="/webhooks/telegram")
+        if not self.config.on:
+            announce_off(self.name(), self.config.missing)
+            return hook
+        self.start(on_new_message)
+
+        @hook.listener("after_server_start")
+        async def resume(app: Any, loop: Any) -> None:
+            self.worker.kick()
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.secret_matches(request.headers.get(SECRET_HEADER, "")):
+                return response.text("forbidden", status=403)
+            body = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                return response.text("too large", status=413)
+            try:
+                data = json.loads(body)
+                if not isinstance(data, dict):
+                    raise UpdateProblem("not an object")
+                update = Update.de_json(data, self.bot)
+                inbound = read_update(update) if update is not None else None
+            except Exception as problem:  # anything the parser refuses is a bad request, not a 500
+                logger.info("telegram: unreadable update (%s)", type(problem).__name__)
+                return response.text("bad update", status=400)
+            if inbound is None:
+                return response.json({"ok": True})
+            try:
+                await self.store_inbound(provider_message_id=str(inbound.update_id), handle=inbound.handle,
+                                         payload=inbound.payload)
+            except Exception as error:  # not stored: Telegram must retry
+                logger.error("telegram: could not store update (%s)", type(error).__name__)
+                return response.text("unavailable", status=503)
+            return response.json({"ok": True})
+
+        return hook
+
+    def secret_matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self.config.webhook_secret.encode("utf-8"))
+
+    # --- processing ---------------------------------------------------------------------
+    async def prepare(self, message: ClaimedMessage) -> Prepared:
+        payload = message.payload
+        metadata: dict[str, Any] = {}
+        if payload.get("language_hint"):
+            metadata["language_hint"] = payload["language_hint"]
+        if payload.get("kind") == "callback":
+            await self.answer_callback(str(payload.get("callback_query_id") or ""))
+            chosen = self.callbacks.resolve(message.sender_id, str(payload.get("token") or ""))
+            if chosen is None:
+                text = channel_text("utter_channel_option_expired", payload.get("language_hint"))
+                return Prepared(direct_replies=[{"text": text}])
+            metadata["button"] = True
+            return Prepared(text=chosen, metadata=metadata)
+        if payload.get("media"):
+            metadata["media"] = payload["media"]
+            return Prepared(text="", metadata=metadata)
+        if payload.get("start"):
+            if payload.get("deep_link"):
+                metadata["deep_link"] = payload["deep_link"]
+            self.offers.offer(message.sender_id, [START_INTENT])  # the server's own choice, not typed
+            return Prepared(text=START_INTENT, metadata=metadata)
+        return Prepared(text=str(payload.get("text") or ""), metadata=metadata)
+
+    async def answer_callback(self, query_id: str) -> None:
+        """Stop the button's spinner; best effort (a late answer is refused by Telegram)."""
+        if not query_id:
+            return
+        try:
+            await self.limiter.wait("answers")
+            await self.http().post(self.api("answerCallbackQuery"), json={"callback_query_id": query_id})
+        except Exception as error:
+            logger.info("telegram: answerCallbackQuery failed (%s)", type(error).__name__)
+
+    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
+               keep_options: bool = False) -> list[TelegramSend]:
+        sends: list[TelegramSend] = []
+        for reply in replies:
+            buttons = [b for b in reply.get("buttons") or [] if b.get("payload") or b.get("title")]
+            if reply.get("image"):
+                sends.append(TelegramSend("sendPhoto", {"chat_id": handle.handle, "photo": str(reply["image"])},
+                                          handle.handle, message.sender_id))
+            parts = split_text(str(reply.get("text") or ""), TELEGRAM_LIMIT, utf16_length)
+            if buttons and not parts:
+                parts = ["👇"]
+            for index, part in enumerate(parts):
+                body: dict[str, Any] = {"chat_id": handle.handle, "text": part}
+                if buttons and index == len(parts) - 1:
+                    body["reply_markup"] = {"inline_keyboard": [
+                        [{"text": str(b.get("title") or b.get("payload"))[:64],
+                          "callback_data": self.callbacks.issue(message.sender_id,
+                                                                str(b.get("payload") or b.get("title")))}]
+                        for b in buttons
+                    ]}
+                sends.append(TelegramSend("sendMessage", body, handle.handle, message.sender_id))
+        return sends
+
+    async def send(self, outbound: TelegramSend) -> None:
+        for _ in range(SEND_ATTEMPTS):
+            await self.limiter.wait(outbound.chat)
+            try:
+                answer = await self.http().post(self.api(outbound.method), json=outbound.body)
+            except Exception as error:
+                raise ProcessingFailed(f"telegram_{type(error).__name__}") from error
+            if answer.status_code == 200:
+                return
+            if answer.status_code == 429:
+                await asyncio.sleep(min(_retry_after(answer), MAX_RETRY_AFTER_S))
+                continue
+            if answer.status_code >= 500:
+                raise ProcessingFailed(f"telegram_http_{answer.status_code}")
+            # 400/403 (chat gone, bot blocked): retrying cannot help.
+            await self.refuse(outbound.sender_id, f"telegram_http_{answer.status_code}")
+            return
+        raise ProcessingFailed("telegram_rate_limited")
+
+
+def _retry_after(answer: Any) -> float:
+    try:
+        return float(answer.json()["parameters"]["retry_after"])
+    except Exception:
+        return 1.0

@@ -1,0 +1,272 @@
+"""WhatsApp through Twilio: POST /webhooks/whatsapp/webhook and /webhooks/whatsapp/status.
+
+Better than Rasa's own twilio channel: the `X-Twilio-Signature` is checked against the
+public URL (PUBLIC_BASE_URL, not what Sanic sees behind a proxy) over the raw form with
+blank values kept; only our account and number are accepted; the message is stored
+before Twilio gets its 200; replies go out later through Twilio's REST API without
+blocking the event loop; media is never downloaded; buttons become numbered options.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from twilio.request_validator import RequestValidator
+
+from casework.handles import Handle
+from channels.config import WhatsAppConfig, whatsapp_config
+from channels.durable import InboxChannel, OnNewMessage, Prepared, announce_off, within
+from channels.language import language_from_phone
+from channels.options import NumberedOptions, Option, numbered
+from channels.splitting import WHATSAPP_LIMIT, split_text
+from channels.worker import ClaimedMessage, ProcessingFailed
+
+logger = logging.getLogger(__name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELDS = 200
+MAX_TEXT_CHARS = 4096
+WINDOW_HOURS = 24
+SENDER = re.compile(r"whatsapp:\+[1-9]\d{5,14}")
+MESSAGE_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+
+
+class FormParams:
+    """The form as Twilio's RequestValidator wants it: every value of a repeated name."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def __iter__(self) -> Any:
+        return iter(name for name, _ in self._pairs)
+
+    def __bool__(self) -> bool:
+        return bool(self._pairs)
+
+    def getall(self, name: str) -> list[str]:
+        return [value for key, value in self._pairs if key == name]
+
+    def first(self, name: str) -> str:
+        values = self.getall(name)
+        return values[0] if values else ""
+
+
+@dataclass(frozen=True)
+class WhatsAppInbound:
+    message_sid: str
+    handle: str  # "+34600111222"
+    payload: dict[str, Any]
+
+
+class InboundProblem(ValueError):
+    pass
+
+
+def media_kind(form: FormParams) -> str | None:
+    """What kind of attachment the message carries; None for plain text."""
+    if form.first("Latitude") or form.first("Longitude"):
+        return "location"
+    try:
+        count = int(form.first("NumMedia") or "0")
+    except ValueError:
+        count = 1 if form.first("MediaContentType0") else 0
+    if count <= 0:
+        return None
+    content_type = form.first("MediaContentType0").lower()
+    if "vcard" in content_type:
+        return "contact"
+    for prefix in ("audio", "image", "video"):
+        if content_type.startswith(prefix + "/"):
+            return prefix
+    return "document"
+
+
+def parse_inbound(form: FormParams) -> WhatsAppInbound:
+    sender = form.first("From").replace(" ", "")
+    if not SENDER.fullmatch(sender):
+        raise InboundProblem("From is not a WhatsApp number")
+    sid = form.first("MessageSid") or form.first("SmsMessageSid")
+    if not MESSAGE_SID.fullmatch(sid):
+        raise InboundProblem("MessageSid is missing or malformed")
+    handle = sender.removeprefix("whatsapp:")
+    kind = media_kind(form)
+    text = "" if kind else form.first("Body").replace("\x00", "")[:MAX_TEXT_CHARS]
+    payload: dict[str, Any] = {"text": text, "media": kind, "language_hint": language_from_phone(handle)}
+    return WhatsAppInbound(message_sid=sid, handle=handle, payload=payload)
+
+
+@dataclass(frozen=True)
+class TwilioSend:
+    sender_id: str
+    form: dict[str, str]
+
+
+class WhatsAppInput(InboxChannel):
+    provider = "whatsapp"
+
+    def __init__(self, config: WhatsAppConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        self.config: WhatsAppConfig = config
+        self.options = NumberedOptions()
+        self._warned_no_public_url = False
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
+        return cls(whatsapp_config())
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        hook = Blueprint("whatsapp_webhook", url_prefix="/webhooks/whatsapp")
+        if not self.config.on:
+            announce_off(self.name(), self.config.missing)
+            return hook
+        self.start(on_new_message)
+
+        @hook.listener("after_server_start")
+        async def resume(app: Any, loop: Any) -> None:
+            self.worker.kick()  # messages stored before a restart
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            form = self.signed_form(request)
+            if form is None:
+                return response.text("forbidden", status=403)
+            if form.first("AccountSid") != self.config.account_sid or form.first("To").replace(" ", "") != self.config.from_address:
+                return response.text("forbidden", status=403)
+            try:
+                inbound = parse_inbound(form)
+            except InboundProblem as problem:
+                return response.text(str(problem), status=400)
+            try:
+                await self.store_inbound(provider_message_id=inbound.message_sid, handle=inbound.handle,
+                                         payload=inbound.payload)
+            except Exception as error:  # not stored: Twilio must retry
+                logger.error("whatsapp: could not store message (%s)", type(error).__name__)
+                return response.text("unavailable", status=503)
+            return response.text(EMPTY_TWIML, content_type="text/xml")
+
+        @hook.route("/status", methods=["POST"])
+        async def status(request: Request) -> HTTPResponse:
+            form = self.signed_form(request)
+            if form is None or form.first("AccountSid") != self.config.account_sid:
+                return response.text("forbidden", status=403)
+            sid, state = form.first("MessageSid")[:64], form.first("MessageStatus")[:32]
+            error_code = form.first("ErrorCode")[:16]
+            # Ids and codes only: the status callback also carries the phone number.
+            logger.info("whatsapp: message %s is %s%s", sid, state, f" (error {error_code})" if error_code else "")
+            return response.text(EMPTY_TWIML, content_type="text/xml")
+
+        return hook
+
+    # --- signatures ------------------------------------------------------------------
+    def public_url(self, request: Request) -> str:
+        if self.config.public_base_url:
+            url = self.config.public_base_url + request.path
+        else:
+            if not self._warned_no_public_url:
+                self._warned_no_public_url = True
+                logger.warning("whatsapp: PUBLIC_BASE_URL not set: checking signatures against the local URL")
+            url = f"{request.scheme}://{request.host}{request.path}"
+        return f"{url}?{request.query_string}" if request.query_string else url
+
+    def signed_form(self, request: Request) -> FormParams | None:
+        """The form, if the request carries a valid Twilio signature; None otherwise."""
+        signature = request.headers.get("X-Twilio-Signature", "")
+        body = request.body or b""
+        if not signature or len(body) > MAX_BODY_BYTES:
+            return None
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except ValueError:  # not UTF-8, or too many fields
+            return None
+        form = FormParams(pairs)
+        validator = RequestValidator(self.config.auth_token)
+        try:
+            valid = validator.validate(self.public_url(request), form, signature)
+        except Exception:  # a hostile URL or signature the validator cannot digest
+            return None
+        return form if valid else None
+
+    # --- processing --------------------------------------------------------------------
+    async def prepare(self, message: ClaimedMessage) -> Prepared:
+        payload = message.payload
+        metadata: dict[str, Any] = {}
+        if payload.get("language_hint"):
+            metadata["language_hint"] = payload["language_hint"]
+        if payload.get("media"):
+            metadata["media"] = payload["media"]
+            return Prepared(text="", metadata=metadata)
+        text = str(payload.get("text") or "")
+        chosen = self.options.choose(message.sender_id, text)
+        if chosen is not None:
+            metadata["button"] = True
+            text = chosen
+        return Prepared(text=text, metadata=metadata)
+
+    def refusal(self, handle: Handle) -> str | None:
+        if not within(handle.last_inbound_at, self.clock(), WINDOW_HOURS):
+            return "outside_24h_window"  # a free-form message would need a template
+        return None
+
+    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
+               keep_options: bool = False) -> list[TwilioSend]:
+        sends: list[TwilioSend] = []
+        offered: list[Option] = []
+        for reply in replies:
+            text = str(reply.get("text") or "")
+            options = [Option(str(b.get("title") or b.get("payload")), str(b.get("payload") or b.get("title")))
+                       for b in reply.get("buttons") or [] if b.get("payload") or b.get("title")]
+            if options:
+                offered = options
+                text = f"{text}\n\n{numbered(options)}" if text else numbered(options)
+            if reply.get("image"):
+                sends.append(self._send(message.sender_id, handle, {"MediaUrl": str(reply["image"])}))
+            for part in split_text(text, WHATSAPP_LIMIT):
+                sends.append(self._send(message.sender_id, handle, {"Body": part}))
+        if not keep_options:
+            self.options.offer(message.sender_id, offered)
+        return sends
+
+    def _send(self, sender_id: str, handle: Handle, content: dict[str, str]) -> TwilioSend:
+        form = {"From": self.config.from_address, "To": f"whatsapp:{handle.handle}", **content}
+        if self.config.public_base_url:
+            form["StatusCallback"] = f"{self.config.public_base_url}/webhooks/whatsapp/status"
+        return TwilioSend(sender_id=sender_id, form=form)
+
+    async def send(self, outbound: TwilioSend) -> None:
+        url = f"{self.config.api_base_url}/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
+        try:
+            answer = await self.http().post(url, data=outbound.form,
+                                            auth=(self.config.account_sid, self.config.auth_token))
+        except Exception as error:
+            raise ProcessingFailed(f"twilio_{type(error).__name__}") from error
+        if answer.status_code in (200, 201):
+            return
+        if answer.status_code == 429 or answer.status_code >= 500:
+            raise ProcessingFailed(f"twilio_http_{answer.status_code}")
+        # Refused for good (bad number, outside the window...): retrying cannot help.
+        code = _twilio_error_code(answer)
+        await self.refuse(outbound.sender_id, f"twilio_{code}")
+
+
+def _twilio_error_code(answer: Any) -> str:
+    try:
+        return str(answer.json().get("code") or answer.status_code)[:16]
+    except Exception:
+        return str(answer.status_code)
+

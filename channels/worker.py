@@ -1,0 +1,176 @@
+"""Drains the durable inbox after the webhook has acknowledged the provider.
+
+One worker per process and database serves every inbox channel: `claim_next` does not
+filter by provider, so the worker hands each claimed message to the handler registered
+for its provider. A failure gives the message back with a growing delay (`mark_failed`);
+the person hears once that we are having trouble; nothing is dropped. Database calls run
+in a thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from casework.db import session_scope
+from casework.inbox import claim_next, mark_done, mark_failed
+from casework.privacy import FieldCipher
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_S = (15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+MAX_ATTEMPTS = 12  # about half a day of retries before a message is left for staff as "failed"
+LEASE_S = 300.0
+POLL_S = 5.0
+UNKNOWN_PROVIDER_RETRY_S = 60.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    id: int
+    provider: str
+    sender_id: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class ProcessingFailed(Exception):
+    """Processing did not complete; `code` (no personal data) goes into the inbox row."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class MessageHandler(Protocol):
+    async def process(self, message: ClaimedMessage) -> None:
+        """Handle the message completely, or raise: it will be retried."""
+
+    async def on_first_failure(self, message: ClaimedMessage) -> None:
+        """Tell the person, once, that the answer is delayed."""
+
+    def forget(self, message: ClaimedMessage) -> None:
+        """The message is finished for good: drop whatever was kept for a retry."""
+
+
+class InboxWorker:
+    def __init__(
+        self, engine: Any, cipher: FieldCipher, *, clock: Callable[[], datetime] = utc_now,
+        lease_s: float = LEASE_S, poll_s: float = POLL_S, backoff_s: Sequence[float] = BACKOFF_S,
+        max_attempts: int = MAX_ATTEMPTS, name: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.clock = clock
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.backoff_s = tuple(backoff_s)
+        self.max_attempts = max_attempts
+        self.name = name or f"channels-{secrets.token_hex(4)}"
+        self._handlers: dict[str, MessageHandler] = {}
+        self._troubled: set[str] = set()  # senders already told about the trouble
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._drain_lock: asyncio.Lock | None = None
+
+    def register(self, provider: str, handler: MessageHandler) -> None:
+        self._handlers[provider] = handler
+
+    def kick(self) -> None:
+        """Make sure the background loop runs and looks at the inbox now."""
+        loop = asyncio.get_running_loop()
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name=f"inbox-{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self._wake is not None  # noqa: S101 - set by kick()
+        while True:
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception as error:  # the database is down: try again later
+                logger.warning("inbox worker: draining failed (%s); retrying in %ss", type(error).__name__, self.poll_s)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+
+    async def drain(self) -> int:
+        """Process every message available now; returns how many were handled."""
+        if self._drain_lock is None:
+            self._drain_lock = asyncio.Lock()
+        handled = 0
+        async with self._drain_lock:
+            while True:
+                message = await asyncio.to_thread(self._claim)
+                if message is None:
+                    return handled
+                await self._process(message)
+                handled += 1
+
+    def _claim(self) -> ClaimedMessage | None:
+        with session_scope(self.engine) as session:
+            row = claim_next(session, worker=self.name, now=self.clock(), lease_s=self.lease_s)
+            if row is None:
+                return None
+            return ClaimedMessage(
+                id=row.id, provider=row.provider, sender_id=row.sender_id,
+                payload=self.cipher.decrypt_json(row.payload_encrypted), attempts=row.attempts,
+            )
+
+    async def _process(self, message: ClaimedMessage) -> None:
+        handler = self._handlers.get(message.provider)
+        if handler is None:
+            logger.warning("inbox worker: no channel for provider %s here (message %s)", message.provider, message.id)
+            await asyncio.to_thread(self._fail, message, "no_channel", UNKNOWN_PROVIDER_RETRY_S)
+            return
+        try:
+            await handler.process(message)
+        except Exception as error:
+            code = error.code if isinstance(error, ProcessingFailed) else type(error).__name__
+            delay = self.backoff_s[min(message.attempts, len(self.backoff_s) - 1)]
+            logger.warning("%s: message %s failed (%s), attempt %s; retry in %ss",
+                           message.provider, message.id, code, message.attempts + 1, delay)
+            status = await asyncio.to_thread(self._fail, message, code, delay)
+            if status == "failed":
+                handler.forget(message)
+            if message.sender_id not in self._troubled:
+                self._troubled.add(message.sender_id)
+                try:
+                    await handler.on_first_failure(message)
+                except Exception as trouble_error:
+                    logger.warning("%s: could not tell the person about the delay (%s)",
+                                   message.provider, type(trouble_error).__name__)
+            return
+        self._troubled.discard(message.sender_id)
+        await asyncio.to_thread(self._done, message)
+        handler.forget(message)
+
+    def _done(self, message: ClaimedMessage) -> None:
+        with session_scope(self.engine) as session:
+            if not mark_done(session, message_id=message.id, worker=self.name, now=self.clock()):
+                logger.warning("inbox worker: lost the lease on message %s before finishing it", message.id)
+
+    def _fail(self, message: ClaimedMessage, code: str, delay_s: float) -> str | None:
+        retry_at = self.clock() + timedelta(seconds=delay_s)
+        with session_scope(self.engine) as session:
+            return mark_failed(session, message_id=message.id, worker=self.name, error=code,
+                               retry_at=retry_at, max_attempts=self.max_attempts)
