@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,7 +70,7 @@ class Prepared:
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-class InboxChannel(InputChannel):
+class InboxChannel(InputChannel, ABC):
     """Base of the channels that go through the durable inbox."""
 
     provider = ""
@@ -216,19 +217,22 @@ class InboxChannel(InputChannel):
         await asyncio.to_thread(record)
 
     # --- what each channel provides ------------------------------------------------
+    @abstractmethod
     async def prepare(self, message: ClaimedMessage) -> Prepared:
-        raise NotImplementedError
+        """Turn a claimed inbox message into the UserMessage text and metadata."""
 
     def refusal(self, handle: Handle) -> str | None:
         """Why no reply may be sent to this person now (None: go ahead)."""
         return None
 
+    @abstractmethod
     def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
                keep_options: bool = False) -> list[Any]:
-        raise NotImplementedError
+        """The provider's outbound calls for Rasa's replies."""
 
+    @abstractmethod
     async def send(self, outbound: Any) -> None:
-        raise NotImplementedError
+        """Send one outbound call to the provider's API."""
 
 
 def within(last: datetime | None, now: datetime, hours: float) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,7 +21,7 @@ class Recorded:
     authorization: str = ""
 
 
-class FakeApi:
+class FakeApi(ABC):
     """An aiohttp server in the test's event loop; `fail_next` makes the next calls fail."""
 
     def __init__(self) -> None:
@@ -58,8 +59,9 @@ class FakeApi:
             return web.json_response(body, status=status)
         return self.answer(record)
 
+    @abstractmethod
     def answer(self, record: Recorded) -> web.Response:
-        raise NotImplementedError
+        """The provider's reply to one recorded request."""
 
 
 class FakeTwilio(FakeApi):
