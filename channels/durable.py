@@ -21,6 +21,9 @@ from typing import Any
 
 import httpx
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from casework.db import make_engine, session_scope
 from casework.handles import Handle, handle_for, record_refused_send, remember_handle
@@ -121,6 +124,25 @@ class InboxChannel(InputChannel, ABC):
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    def open_blueprint(self, on_new_message: OnNewMessage) -> tuple[Blueprint, bool]:
+        """The channel's blueprint at /webhooks/<name>, with a health route and, after a
+        restart, the processing of messages stored before it; (blueprint, False) when off."""
+        hook = Blueprint(f"{self.name()}_webhook", url_prefix=f"/webhooks/{self.name()}")
+        if not self.config.on:
+            announce_off(self.name(), self.config.missing)
+            return hook, False
+        self.start(on_new_message)
+
+        @hook.listener("after_server_start")
+        async def resume(app: Any, loop: Any) -> None:
+            self.worker.kick()  # messages stored before a restart
+
+        @hook.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        return hook, True
 
     def start(self, on_new_message: OnNewMessage) -> None:
         self._on_new_message = on_new_message

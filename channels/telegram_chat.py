@@ -28,7 +28,7 @@ from telegram import Bot, Message, Update
 
 from casework.handles import Handle
 from channels.config import TelegramConfig, telegram_config
-from channels.durable import InboxChannel, OnNewMessage, Prepared, announce_off
+from channels.durable import InboxChannel, OnNewMessage, Prepared
 from channels.language import language_from_code
 from channels.options import CallbackTokens
 from channels.ratelimit import RateLimiter
@@ -144,19 +144,9 @@ class TelegramInput(InboxChannel):
         return f"{self.config.api_base_url}/bot{self.config.bot_token}/{method}"
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        hook = Blueprint("telegram_webhook", url_prefix="/webhooks/telegram")
-        if not self.config.on:
-            announce_off(self.name(), self.config.missing)
+        hook, on = self.open_blueprint(on_new_message)
+        if not on:
             return hook
-        self.start(on_new_message)
-
-        @hook.listener("after_server_start")
-        async def resume(app: Any, loop: Any) -> None:
-            self.worker.kick()
-
-        @hook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from casework.handles import Handle
 from channels.config import WhatsAppConfig, whatsapp_config
-from channels.durable import InboxChannel, OnNewMessage, Prepared, announce_off, within
+from channels.durable import InboxChannel, OnNewMessage, Prepared, within
 from channels.language import language_from_phone
 from channels.options import NumberedOptions, Option, numbered
 from channels.splitting import WHATSAPP_LIMIT, split_text
@@ -127,19 +127,9 @@ class WhatsAppInput(InboxChannel):
         return cls(whatsapp_config())
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        hook = Blueprint("whatsapp_webhook", url_prefix="/webhooks/whatsapp")
-        if not self.config.on:
-            announce_off(self.name(), self.config.missing)
+        hook, on = self.open_blueprint(on_new_message)
+        if not on:
             return hook
-        self.start(on_new_message)
-
-        @hook.listener("after_server_start")
-        async def resume(app: Any, loop: Any) -> None:
-            self.worker.kick()  # messages stored before a restart
-
-        @hook.route("/", methods=["GET"])
-        async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
