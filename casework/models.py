@@ -18,6 +18,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -36,6 +37,7 @@ PRIORITIES = ("normal", "high", "urgent")
 TARGET_KINDS = ("email", "telegram", "webhook")
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
 INBOX_STATUSES = ("pending", "processing", "done", "failed")
+ERASURE_STATUSES = ("pending", "done")
 
 # Ticket references are read aloud and typed from a phone: no 0/O or 1/I to confuse.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -266,3 +268,32 @@ class InboxMessage(Base):
     claimed_until: Mapped[datetime | None] = Column(UtcDateTime)
     processed_at: Mapped[datetime | None] = Column(UtcDateTime)
     last_error: Mapped[str | None] = Column(String(500))
+
+
+class ErasureRequest(Base):
+    """A person asked for erasure: what must still go from the conversation store.
+
+    The case-work data is erased in the same transaction that records the request; the
+    conversation (Rasa's tracker store, another database) can only be cleaned once Rasa has
+    stored the turn that asked, so the privacy worker completes the request afterwards.
+    `sender_id` is cleared when the request is done: nothing links the record to the person.
+    """
+
+    __tablename__ = "erasure_requests"
+    __table_args__ = (
+        one_of("status", ERASURE_STATUSES),
+        Index(None, "status", "requested_at"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    sender_id: Mapped[str | None] = Column(String(255))
+    requested_at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+    # The newest event time (Rasa's clock) the asking action saw: the session Rasa starts
+    # for the erasure is stored after it.
+    tracker_after: Mapped[float | None] = Column(Float)
+    status: Mapped[str] = Column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
+    completed_at: Mapped[datetime | None] = Column(UtcDateTime)
+    last_error: Mapped[str | None] = Column(String(500))
+    # Counts only (events, inbox messages), for the audit trail.
+    result: Mapped[dict[str, Any] | None] = Column(JSON)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -21,14 +22,23 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import bindparam, delete, exists, func, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from casework import audit
-from casework.models import ConsentRecord, InboxMessage, Intake, Person, Ticket, TicketNote
+from casework.conversations import erase_conversation
+from casework.models import ConsentRecord, ErasureRequest, InboxMessage, Intake, Person, Ticket, TicketNote
 from casework.settings import KEY_HINT, Settings
+
+log = logging.getLogger(__name__)
 
 SENDER_PREFIXES = {"whatsapp": "wa", "telegram": "tg", "rest": "rest"}
 BATCH = 500
+# How long an erasure waits for Rasa to store the turn that asked for it; then it deletes
+# everything up to the request instead (Rasa may have crashed before storing the turn).
+ERASURE_MARKER_WAIT = timedelta(minutes=10)
+UNFINISHED_INBOX = ("pending", "processing")
 
 
 class UnreadableField(ValueError):
@@ -168,6 +178,104 @@ def erase_person(session: Session, *, sender_id: str, now: datetime, actor: str 
     return summary
 
 
+def request_erasure(session: Session, *, sender_id: str, now: datetime, tracker_after: float | None) -> ErasureSummary:
+    """The person said "yes, erase everything": the case-work data goes now, in this unit of
+    work, together with the durable request that `complete_erasures` finishes in the
+    conversation store once Rasa has stored this turn (it survives any restart)."""
+    summary = erase_person(session, sender_id=sender_id, now=now)
+    request = ErasureRequest(sender_id=sender_id, requested_at=now, tracker_after=tracker_after, status="pending", attempts=0)
+    session.add(request)
+    session.flush()
+    audit.record(session, actor="person", action="erasure_requested", now=now, details={"request_id": request.id})
+    return summary
+
+
+def erase_on_request(*, sender_id: str, tracker_after: float | None, now: datetime) -> ErasureSummary:
+    """`request_erasure` in its own unit of work on the process's database (for the action)."""
+    from casework.db import session_scope, shared_engine
+
+    with session_scope(shared_engine()) as session:
+        return request_erasure(session, sender_id=sender_id, now=now, tracker_after=tracker_after)
+
+
+@dataclass(frozen=True)
+class ErasureProgress:
+    """One pass of the privacy worker over the pending erasure requests."""
+
+    completed: int = 0
+    waiting: int = 0
+    failed: int = 0
+
+
+def complete_erasures(
+    engine: Engine, *, tracker: Engine | None, now: datetime, marker_wait: timedelta = ERASURE_MARKER_WAIT,
+) -> ErasureProgress:
+    """Finish pending erasures: the conversation in the tracker store, then the inbox rows.
+
+    A request waits while the sender's inbox still has a message of the asking turn in
+    processing, and until Rasa has stored that turn (see `casework.conversations`). Done,
+    the request keeps only counts: its sender id is cleared.
+    """
+    from casework.db import session_scope
+
+    with session_scope(engine) as session:
+        pending = session.execute(
+            select(ErasureRequest.id, ErasureRequest.sender_id, ErasureRequest.requested_at, ErasureRequest.tracker_after)
+            .where(ErasureRequest.status == "pending")
+            .order_by(ErasureRequest.id)
+            .limit(BATCH)
+        ).all()
+    completed = waiting = failed = 0
+    for request_id, sender_id, requested_at, tracker_after in pending:
+        overdue = now - requested_at > marker_wait
+        if sender_id is None or tracker is None:
+            waiting += 1
+            continue
+        with session_scope(engine) as session:
+            unfinished = session.execute(
+                select(func.count()).select_from(InboxMessage).where(
+                    InboxMessage.sender_id == sender_id, InboxMessage.status.in_(UNFINISHED_INBOX),
+                    InboxMessage.received_at <= requested_at,
+                )
+            ).scalar_one()
+        if unfinished and not overdue:
+            waiting += 1
+            continue
+        try:
+            outcome = erase_conversation(tracker, sender_id=sender_id, after=tracker_after, force=overdue)
+        except SQLAlchemyError as error:
+            failed += 1
+            with session_scope(engine) as session:
+                session.execute(
+                    update(ErasureRequest).where(ErasureRequest.id == request_id)
+                    .values(attempts=ErasureRequest.attempts + 1, last_error=type(error).__name__)
+                )
+            log.warning("erasure request %s: the tracker store failed (%s); will retry", request_id, type(error).__name__)
+            continue
+        if not outcome.ready:
+            waiting += 1
+            continue
+        with session_scope(engine) as session:
+            inbox = session.execute(
+                delete(InboxMessage)
+                .where(InboxMessage.sender_id == sender_id, InboxMessage.received_at <= requested_at)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            result = {"events_deleted": outcome.events_deleted, "inbox_messages_deleted": int(inbox or 0), "forced": overdue}
+            done = session.execute(
+                update(ErasureRequest)
+                .where(ErasureRequest.id == request_id, ErasureRequest.status == "pending")
+                .values(status="done", sender_id=None, completed_at=now, attempts=ErasureRequest.attempts + 1,
+                        last_error=None, result=result)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if done:
+                audit.record(session, actor="privacy-worker", action="erasure_completed", now=now,
+                             details={"request_id": request_id, **result})
+        completed += 1
+    return ErasureProgress(completed=completed, waiting=waiting, failed=failed)
+
+
 def purge_expired(session: Session, *, settings: Settings, now: datetime) -> PurgeSummary:
     """Apply the retention periods (run daily); returns what it removed."""
     closed_before = now - timedelta(days=settings.retention_closed_case_days)
@@ -196,8 +304,16 @@ def purge_expired(session: Session, *, settings: Settings, now: datetime) -> Pur
         erased = _erase(session, person=person, now=now, actor="retention", reason="retention")
         intakes += erased.intakes_anonymised
 
+    # Processed payloads are only kept to recognise a provider's retry; anything as old as a
+    # silent conversation goes too, processed or not.
+    inbox_before = now - timedelta(days=settings.retention_inbox_days)
     inbox = session.execute(
-        delete(InboxMessage).where(InboxMessage.received_at < inactive_before).execution_options(synchronize_session="fetch")
+        delete(InboxMessage)
+        .where(or_(
+            InboxMessage.received_at < inactive_before,
+            (InboxMessage.status.in_(("done", "failed"))) & (InboxMessage.received_at < inbox_before),
+        ))
+        .execution_options(synchronize_session="fetch")
     ).rowcount
     summary = PurgeSummary(
         tickets_anonymised=len(expired_tickets), notes_erased=notes, intakes_anonymised=intakes,

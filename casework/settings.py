@@ -39,6 +39,10 @@ class Settings:
     sender_id_secret: str | None = None
     retention_conversation_days: int = 180
     retention_closed_case_days: int = 730
+    # Processed WhatsApp/Telegram payloads are only kept to recognise a provider's retry.
+    retention_inbox_days: int = 7
+    # Rasa's tracker store (the conversations), for erasure and retention; None: not configured.
+    tracker_store_url: str | None = None
     fallback_office_id: str = "fallback"
     # Staff notifications (casework.outbox): where each office is told about a new ticket.
     offices_config_path: Path = DEFAULT_OFFICES_CONFIG
@@ -68,6 +72,8 @@ class Settings:
             sender_id_secret=text("SENDER_ID_SECRET"),
             retention_conversation_days=days(environ, "RETENTION_CONVERSATION_DAYS", 180),
             retention_closed_case_days=days(environ, "RETENTION_CLOSED_CASE_DAYS", 730),
+            retention_inbox_days=days(environ, "RETENTION_INBOX_DAYS", 7),
+            tracker_store_url=tracker_store_url(environ),
             fallback_office_id=text("FALLBACK_OFFICE_ID") or "fallback",
             offices_config_path=Path(text("OFFICES_CONFIG") or DEFAULT_OFFICES_CONFIG),
             smtp_host=text("SMTP_HOST") or "localhost",
@@ -149,6 +155,16 @@ def whole(environ: Mapping[str, str], name: str, default: int, *, minimum: int, 
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
     return value
+
+
+def tracker_store_url(environ: Mapping[str, str]) -> str | None:
+    """Where Rasa keeps conversations: TRACKER_STORE_URL (production), else the SQLite file
+    TRACKER_DB that endpoints.yml gives Rasa for local runs."""
+    url = environ.get("TRACKER_STORE_URL", "").strip()
+    if url:
+        return normalise_database_url(url)
+    path = environ.get("TRACKER_DB", "").strip()
+    return f"sqlite:///{Path(path).resolve()}" if path else None
 
 
 def normalise_database_url(url: str) -> str:

@@ -101,3 +101,13 @@ def database(empty_database_url: str) -> Iterator[Database]:
 def cipher() -> FieldCipher:
     return FieldCipher([new_key()])
 
+
+
+@pytest.fixture
+def rasa_store(database: Database) -> Iterator[Any]:
+    """Rasa's own SQL tracker store on the test database (tests/casework/tracker_store.py)."""
+    from tests.casework.tracker_store import RasaStore
+
+    store = RasaStore(database)
+    yield store
+    store.close()

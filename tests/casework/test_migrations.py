@@ -13,7 +13,7 @@ from casework.models import Base
 
 TABLES = {
     "persons", "consent_records", "intakes", "tickets", "ticket_notes",
-    "audit_events", "outbox_messages", "inbox_messages",
+    "audit_events", "outbox_messages", "inbox_messages", "erasure_requests",
 }
 
 

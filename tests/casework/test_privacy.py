@@ -10,13 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from casework.conversations import conversation_texts
 from casework.inbox import record_inbound
 from casework.privacy import (
+    ErasureProgress,
     FieldCipher,
     UnreadableField,
+    complete_erasures,
     erase_person,
     pseudonymous_sender_id,
     purge_expired,
+    request_erasure,
     rotate_all,
 )
 from casework.settings import Settings
@@ -34,6 +38,7 @@ from tests.casework.factories import (
     make_ticket,
     new_key,
 )
+from tests.casework.tracker_store import RasaStore, conversation, erasure_turn
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -264,3 +269,112 @@ def test_retention_forgets_quiet_people_and_old_messages(database: Database, cip
     assert [row["provider_message_id"] for row in database.rows("SELECT * FROM inbox_messages")] == ["SM1"]
     [event] = database.rows("SELECT * FROM audit_events WHERE action = 'retention_purged'")
     assert "wa-quiet" not in json.dumps(event, default=str)
+
+
+# ---------------------------------------------------------------- erasure on request, with the tracker store
+
+MARKERS = ("Me llamo Xiomara Quispe", "+34 611 987 654", "xiomara.q@example.org", "vivo en Badalona")
+
+
+def test_erasure_on_request_clears_cases_now_and_the_conversation_after_the_turn(
+    database: Database, cipher: FieldCipher, rasa_store: RasaStore,
+) -> None:
+    ids = seed_case(database, cipher, sender_id="wa-xiomara")
+    rasa_store.save(conversation("wa-xiomara", *MARKERS))
+    rasa_store.save(conversation("wa-other", "Soy otra persona de Lima"))
+    tracker = rasa_store.retrieve("wa-xiomara")
+    with database.session() as session:
+        record_inbound(session, provider="whatsapp", provider_message_id="SM-yes", sender_id="wa-xiomara",
+                       payload={"Body": "sí"}, cipher=cipher, now=NOW)
+    after = erasure_turn(tracker)
+    with database.session() as session:
+        summary = request_erasure(session, sender_id="wa-xiomara", now=NOW, tracker_after=after)
+    assert (summary.persons, summary.tickets_anonymised, summary.consents_deleted) == (1, 1, 1)
+
+    # Rasa has not stored the turn yet: the worker waits rather than trigger the re-insert.
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(1)) == ErasureProgress(waiting=1)
+    rasa_store.save(tracker)
+    # The asking message is still being processed by the channel worker: wait for it too.
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(2)) == ErasureProgress(waiting=1)
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE inbox_messages SET status = 'done'")
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(3)) == ErasureProgress(completed=1)
+
+    stored = " ".join(conversation_texts(rasa_store.engine, sender_id="wa-xiomara"))
+    full = rasa_store.full_texts("wa-xiomara")
+    for marker in (*MARKERS, "sí", "Hecho"):
+        assert marker not in stored
+        assert marker not in full
+    assert "Soy otra persona de Lima" in rasa_store.full_texts("wa-other")
+    assert database.rows("SELECT * FROM inbox_messages") == []
+    [request] = database.rows("SELECT * FROM erasure_requests")
+    assert (request["status"], request["sender_id"]) == ("done", None)
+    # Nothing is left of the person but their tombstone and the anonymous ticket.
+    assert database.rows("SELECT sender_id FROM persons") == [{"sender_id": f"erased-{ids['person']}"}]
+    trail = json.dumps(database.rows("SELECT * FROM audit_events"), default=str)
+    assert "wa-xiomara" not in trail
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(4)) == ErasureProgress()
+
+
+def test_a_turn_in_flight_during_the_erasure_brings_nothing_back(
+    database: Database, cipher: FieldCipher, rasa_store: RasaStore,
+) -> None:
+    """Rasa's re-insert trap: the next message was already loaded when the worker deleted."""
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+
+    rasa_store.save(conversation("wa-xiomara", *MARKERS))
+    tracker = rasa_store.retrieve("wa-xiomara")
+    after = erasure_turn(tracker)
+    with database.session() as session:
+        request_erasure(session, sender_id="wa-xiomara", now=NOW, tracker_after=after)
+    rasa_store.save(tracker)
+    in_flight = rasa_store.retrieve("wa-xiomara")  # the person writes again at once
+    assert not any(marker in str([e.as_dict() for e in in_flight.events]) for marker in MARKERS)
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(1)).completed == 1
+    in_flight.update(UserUttered("hola otra vez", {"name": "greet", "confidence": 1.0}))
+    in_flight.update(ActionExecuted("utter_greet"))
+    rasa_store.save(in_flight)
+
+    stored = " ".join(conversation_texts(rasa_store.engine, sender_id="wa-xiomara"))
+    assert "hola otra vez" in stored
+    for marker in MARKERS:
+        assert marker not in stored
+    again = rasa_store.retrieve("wa-xiomara")
+    assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["hola otra vez"]
+
+
+def test_deleting_the_rows_rasa_counts_would_bring_everything_back(rasa_store: RasaStore) -> None:
+    """Why the worker waits for the new session: the naive delete is undone by Rasa's save."""
+    from rasa.shared.core.events import UserUttered
+
+    rasa_store.save(conversation("wa-xiomara", *MARKERS))
+    in_flight = rasa_store.retrieve("wa-xiomara")
+    with rasa_store.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM events WHERE sender_id = 'wa-xiomara'")
+    in_flight.update(UserUttered("otra cosa", {"name": "inform", "confidence": 1.0}))
+    rasa_store.save(in_flight)
+    assert MARKERS[0] in " ".join(conversation_texts(rasa_store.engine, sender_id="wa-xiomara"))
+
+
+def test_an_erasure_whose_turn_never_arrives_is_forced_after_a_while(
+    database: Database, rasa_store: RasaStore,
+) -> None:
+    tracker = conversation("wa-xiomara", *MARKERS)
+    rasa_store.save(tracker)
+    after = max(event.timestamp for event in tracker.events)
+    with database.session() as session:
+        request_erasure(session, sender_id="wa-xiomara", now=NOW, tracker_after=after)
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(60)).waiting == 1
+    assert complete_erasures(database.engine, tracker=rasa_store.engine, now=later(60 * 11)).completed == 1
+    assert conversation_texts(rasa_store.engine, sender_id="wa-xiomara") == []
+    [request] = database.rows("SELECT result FROM erasure_requests")
+    result = request["result"] if isinstance(request["result"], dict) else json.loads(request["result"])
+    assert result["forced"] is True
+    assert result["events_deleted"] == len(tracker.events)
+
+
+def test_requests_stay_pending_without_a_tracker_store(database: Database) -> None:
+    with database.session() as session:
+        request_erasure(session, sender_id="rest-anyone", now=NOW, tracker_after=None)
+    assert complete_erasures(database.engine, tracker=None, now=later(60 * 60)) == ErasureProgress(waiting=1)
+    assert database.rows("SELECT status FROM erasure_requests") == [{"status": "pending"}]
