@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     create_engine,
     delete,
+    event,
     func,
     inspect,
     or_,
@@ -52,10 +53,25 @@ events = Table(
 
 
 def tracker_engine(url: str) -> Engine:
-    """An engine on the tracker store. No pragmas: the SQLite file belongs to Rasa."""
+    """An engine on the tracker store (the SQLite file's journal mode stays Rasa's)."""
     if make_url(url).get_backend_name() == "sqlite":
-        return create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, future=True, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Deleted rows are overwritten with zeros, not left readable in free pages.
+            dbapi_connection.execute("PRAGMA secure_delete = ON")
+
+        return engine
     return create_engine(url, future=True, pool_size=2, max_overflow=2, pool_pre_ping=True)
+
+
+def _compact(engine: Engine) -> None:
+    """SQLite keeps stale copies of moved rows in free space; VACUUM rewrites the file without
+    them. (PostgreSQL's autovacuum reclaims deleted tuples on its own schedule.)"""
+    if engine.dialect.name == "sqlite":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM")
 
 
 @lru_cache(maxsize=4)
@@ -100,8 +116,10 @@ def erase_conversation(engine: Engine, *, sender_id: str, after: float | None, f
             return ConversationErasure(ready=False)
         elif after is not None:
             condition = and_(condition, or_(events.c.timestamp <= after, events.c.timestamp.is_(None)))
-        deleted = connection.execute(delete(events).where(condition)).rowcount
-    return ConversationErasure(ready=True, events_deleted=int(deleted or 0))
+        deleted = int(connection.execute(delete(events).where(condition)).rowcount or 0)
+    if deleted:
+        _compact(engine)
+    return ConversationErasure(ready=True, events_deleted=deleted)
 
 
 def purge_conversations(engine: Engine, *, before: float) -> int:
@@ -127,7 +145,10 @@ def purge_conversations(engine: Engine, *, before: float) -> int:
             select(latest.c.sender_id).group_by(latest.c.sender_id).having(func.max(latest.c.timestamp) < before)
         )
         silent_conversations = connection.execute(delete(events).where(events.c.sender_id.in_(silent))).rowcount
-    return int(old_sessions or 0) + int(silent_conversations or 0)
+    deleted = int(old_sessions or 0) + int(silent_conversations or 0)
+    if deleted:
+        _compact(engine)
+    return deleted
 
 
 def conversation_texts(engine: Engine, *, sender_id: str) -> list[str]:

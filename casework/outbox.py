@@ -10,7 +10,9 @@ only if that token is unchanged. A worker that dies mid-send leaves a lease that
 and the message is sent again (at least once; webhooks get X-OSS-Delivery to drop a repeat).
 
 A failed attempt is retried after 30 s * 2^(attempts-1), at most 1 h; after
-OUTBOX_MAX_ATTEMPTS attempts the message is "dead" with its last error, visible to staff.
+OUTBOX_MAX_ATTEMPTS attempts the message is "dead" with its last error, visible to staff:
+`python -m casework.outbox --dead` lists the dead letters, `--requeue ID` sends one again
+(after the office's target was fixed) with a fresh count of attempts.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from casework import audit
 from casework.db import session_scope
 from casework.models import OutboxMessage, Ticket
 from casework.notify import Notification, Sender
@@ -207,8 +210,72 @@ def _finish(
     return str(values["status"]) if updated == 1 else None
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """A notification that gave up: enough for an operator to fix the target, no personal data."""
+
+    message_id: int
+    office_id: str
+    target_kind: str
+    reference: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+def dead_letters(session: Session) -> list[DeadLetter]:
+    """Every dead message, oldest first."""
+    rows = session.execute(
+        select(OutboxMessage, Ticket.reference)
+        .outerjoin(Ticket, Ticket.id == OutboxMessage.ticket_id)
+        .where(OutboxMessage.status == "dead")
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    ).all()
+    return [
+        DeadLetter(message_id=m.id, office_id=m.office_id, target_kind=m.target_kind, reference=reference,
+                   attempts=m.attempts, last_error=m.last_error, created_at=m.created_at)
+        for m, reference in rows
+    ]
+
+
+def requeue(session: Session, *, message_id: int, now: datetime, actor: str = "operator") -> bool:
+    """Send a dead message again, due now, with a fresh count of attempts; False if not dead."""
+    requeued = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "dead")
+        .values(status="pending", attempts=0, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if requeued != 1:
+        return False
+    ticket_id = session.execute(select(OutboxMessage.ticket_id).where(OutboxMessage.id == message_id)).scalar_one()
+    audit.record(session, actor=actor, action="notification_requeued", now=now, ticket_id=ticket_id,
+                 details={"outbox_message_id": message_id})
+    return True
+
+
+def _operator_command(args: argparse.Namespace) -> int:
+    from casework.db import shared_engine
+
+    with session_scope(shared_engine()) as session:
+        if args.dead:
+            letters = dead_letters(session)
+            for letter in letters:
+                sys.stdout.write(
+                    f"{letter.message_id}\t{letter.created_at:%Y-%m-%d %H:%M}\t{letter.office_id}\t{letter.target_kind}\t"
+                    f"{letter.reference or '-'}\tattempts={letter.attempts}\t{letter.last_error or ''}\n"
+                )
+            sys.stdout.write(f"{len(letters)} dead letter(s)\n")
+            return 0
+        if requeue(session, message_id=args.requeue, now=datetime.now(timezone.utc)):
+            sys.stdout.write(f"message {args.requeue} is pending again\n")
+            return 0
+    sys.stderr.write(f"message {args.requeue} is not a dead letter\n")
+    return 1
+
+
 def main(argv: list[str]) -> int:
-    """`python -m casework.outbox --once|--loop [--interval S]`: the notification worker."""
+    """`python -m casework.outbox --once|--loop [--interval S] | --dead | --requeue ID`."""
     from casework.db import shared_engine
     from casework.notify import build_senders
     from casework.offices import load_offices_config
@@ -219,8 +286,12 @@ def main(argv: list[str]) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--once", action="store_true", help="deliver what is due, then exit")
     mode.add_argument("--loop", action="store_true", help="keep delivering until interrupted")
+    mode.add_argument("--dead", action="store_true", help="list the dead letters")
+    mode.add_argument("--requeue", type=int, metavar="ID", help="send dead letter ID again")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between rounds (--loop)")
     args = parser.parse_args(argv)
+    if args.dead or args.requeue is not None:
+        return _operator_command(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     settings = load_settings()

@@ -53,6 +53,7 @@ The One Stop Shop assistant is running.
     curl -s {url}/webhooks/rest/webhook -H 'Content-Type: application/json' -d '{{"sender": "me", "message": "hola, quiero volver a Perú"}}'
   Rasa HTTP API (NLU parse):  curl -s {url}/model/parse -d '{{"text": "olá"}}'
   WhatsApp and Telegram: off (no credentials configured).
+  Workers: staff notifications (casework.outbox), erasure and retention (casework.retention).
   Logs: var/logs/   Stop: Ctrl-C
 """, flush=True)
     while True:

@@ -1,4 +1,4 @@
-"""Start and stop the local stack: action server and Rasa server (and later the console).
+"""Start and stop the local stack: action server, Rasa server and the case-work workers.
 
 Used by `make run` and by the conversation tests, so both exercise the same processes.
 """
@@ -117,6 +117,9 @@ class Stack:
             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
             "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
         ])
+        # The background workers: staff notifications, and erasure/retention (casework.retention).
+        self._spawn("outbox", [sys.executable, "-m", "casework.outbox", "--loop"])
+        self._spawn("privacy", [sys.executable, "-m", "casework.retention", "--loop", "--interval", "1"])
         wait_http(f"{self.actions_url}/health", timeout_s, actions)
         wait_http(f"{self.rasa_url}/", timeout_s, rasa)
 

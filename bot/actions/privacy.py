@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, FollowupAction, SessionStarted, SlotSet
+from rasa_sdk.events import FollowupAction, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from casework.privacy import erase_on_request
@@ -49,7 +49,8 @@ class ActionAskErasure(Action):
         events: list[dict[str, Any]] = [SlotSet("erasure_pending", True)]
         paused = _paused_loop(tracker)
         if paused:
-            events += [SlotSet("erasure_paused_loop", paused), ActiveLoop(None), SlotSet("requested_slot", None)]
+            # The rule then runs action_deactivate_loop: the form waits, and "no" resumes it.
+            events.append(SlotSet("erasure_paused_loop", paused))
         return events
 
 

@@ -4,18 +4,22 @@ backoff when the target is down and then dead; never carrying personal data."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 
 from casework.consent import record_consent
 from casework.notify import DELIVERY_HEADER, EmailSender, Notification, TelegramSender, WebhookSender, build_senders
 from casework.offices import OfficesConfig, parse_offices_config
-from casework.outbox import DeliveryReport, backoff, deliver_due
+from casework.outbox import DeliveryReport, backoff, dead_letters, deliver_due, requeue
 from casework.privacy import FieldCipher
 from casework.settings import MissingSecret, Settings
 from casework.tickets import idempotency_key_for, open_case
@@ -25,6 +29,7 @@ from tests.casework.factories import NOW
 from tests.casework.fakes import FakeHttp, FakeSmtp, fake_http, fake_smtp, free_port
 from tests.casework.test_tickets import ANSWERS, NAME, PHONE
 
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456:TEST-staff-bot-token"
 SECRET = "webhook-secret-for-tests"
 SETTINGS = Settings(outbox_max_attempts=3)
@@ -242,3 +247,86 @@ def test_build_senders_demands_the_secrets_it_needs(monkeypatch: pytest.MonkeyPa
         build_senders(Settings(telegram_bot_token=TOKEN), offices)
     monkeypatch.setenv("OSS_PE_TEST_SECRET", SECRET)
     assert set(build_senders(Settings(telegram_bot_token=TOKEN), offices)) == {"email", "telegram", "webhook"}
+
+
+# ---------------------------------------------------------------- exact payloads, dead letters
+
+def expected_text(reference: str, headline: str) -> str:
+    return (
+        f"{headline}\n\nReferencia: {reference}\nPrioridad: high\nOrigen: PE · Residencia: ES (catalonia)\n"
+        f"Necesidades: employment, housing\nIdioma de la persona: es\n"
+        f"Abrir en la consola: https://console.invalid/tickets/{reference}"
+    )
+
+
+def test_the_email_is_exactly_what_the_office_needs(database: Database, cipher: FieldCipher, smtp: FakeSmtp) -> None:
+    reference = open_ticket(database, cipher, offices_with())
+    senders = {"email": EmailSender(host=smtp.host, port=smtp.port, sender="oss@notify.invalid")}
+    deliver_due(database.engine, settings=SETTINGS, now=NOW, senders=senders)
+    mails = {m.rcpt_tos[0]: message_from_bytes(m.content, policy=policy.default) for m in smtp.messages}
+    owner = mails["oss-pe@notify.invalid"]
+    assert (owner["From"], owner["To"]) == ("oss@notify.invalid", "oss-pe@notify.invalid")
+    assert owner["Subject"] == f"[OSS] Nuevo caso {reference} (high)"
+    assert owner["Message-ID"].startswith("<ticket-opened.")
+    # As received on the wire (CRLF line ends), the whole body:
+    assert owner.get_content().replace("\r\n", "\n") == expected_text(reference, "Nuevo caso para su oficina") + "\n"
+    informed = mails["eu-es-catalonia@notify.invalid"]
+    assert informed.get_content().replace("\r\n", "\n") == expected_text(reference, "Caso para su información (lo lleva oss-pe)") + "\n"
+    assert [part.get_content_type() for part in owner.walk()] == ["text/plain"]  # no attachment, no HTML
+
+
+def test_the_telegram_message_is_exactly_what_the_office_needs(
+    database: Database, cipher: FieldCipher, telegram_api: FakeHttp,
+) -> None:
+    reference = open_ticket(database, cipher, offices_with(oss_pe={"kind": "telegram", "target": "-1001234567890"},
+                                                           eu_es_catalonia={"kind": "telegram", "target": "-100777"}))
+    senders = {"telegram": TelegramSender(token=TOKEN, base_url=telegram_api.url)}
+    assert deliver_due(database.engine, settings=SETTINGS, now=NOW, senders=senders).delivered == 2
+    sent = {r.json()["chat_id"]: r.json() for r in telegram_api.requests}
+    assert sent["-1001234567890"] == {
+        "chat_id": "-1001234567890", "text": expected_text(reference, "Nuevo caso para su oficina"),
+        "disable_web_page_preview": True,
+    }
+    assert sent["-100777"]["text"] == expected_text(reference, "Caso para su información (lo lleva oss-pe)")
+    assert {r.path for r in telegram_api.requests} == {f"/bot{TOKEN}/sendMessage"}
+
+
+def test_a_dead_letter_is_listed_and_can_be_sent_again(database: Database, cipher: FieldCipher, smtp: FakeSmtp) -> None:
+    reference = open_ticket(database, cipher, offices_with())
+    down = {"email": EmailSender(host="127.0.0.1", port=free_port(), sender="oss@notify.invalid", timeout_s=2)}
+    when = NOW
+    for _ in range(SETTINGS.outbox_max_attempts):
+        deliver_due(database.engine, settings=SETTINGS, now=when, senders=down)
+        when += timedelta(hours=1)
+    with database.session() as session:
+        letters = dead_letters(session)
+    assert [(d.office_id, d.target_kind, d.reference, d.attempts) for d in letters] == [
+        ("oss-pe", "email", reference, 3), ("eu-es-catalonia", "email", reference, 3),
+    ]
+    assert all("ConnectionRefusedError" in (d.last_error or "") for d in letters)
+
+    # The operator's command shows the same, without any personal data.
+    env = {**os.environ, "DATABASE_URL": database.url, "PYTHONPATH": str(ROOT)}
+    listed = subprocess.run([sys.executable, "-m", "casework.outbox", "--dead"], env=env, cwd=ROOT,  # noqa: S603
+                            capture_output=True, text=True, timeout=120, check=True).stdout
+    assert f"\toss-pe\temail\t{reference}\tattempts=3\t" in listed
+    assert "2 dead letter(s)" in listed
+    assert_no_personal_data(listed)
+    requeued = subprocess.run([sys.executable, "-m", "casework.outbox", "--requeue", str(letters[0].message_id)],  # noqa: S603
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert requeued.returncode == 0, requeued.stderr
+    again = subprocess.run([sys.executable, "-m", "casework.outbox", "--requeue", str(letters[0].message_id)],  # noqa: S603
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1  # no longer dead
+
+    # The office's server is back: the requeued letter goes out, the other stays dead.
+    up = {"email": EmailSender(host=smtp.host, port=smtp.port, sender="oss@notify.invalid")}
+    assert deliver_due(database.engine, settings=SETTINGS, now=when, senders=up) == DeliveryReport(delivered=1)
+    assert [m.rcpt_tos for m in smtp.messages] == [["oss-pe@notify.invalid"]]
+    assert [(m["office_id"], m["status"]) for m in outbox(database)] == [("oss-pe", "delivered"), ("eu-es-catalonia", "dead")]
+    with database.session() as session:
+        assert requeue(session, message_id=letters[1].message_id, now=when) is True
+        assert requeue(session, message_id=letters[0].message_id, now=when) is False
+    assert [e["action"] for e in database.rows("SELECT action FROM audit_events WHERE action = 'notification_requeued'")] == [
+        "notification_requeued", "notification_requeued",
+    ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
 from casework.conversations import conversation_texts
 from casework.inbox import record_inbound
@@ -306,6 +308,12 @@ def test_erasure_on_request_clears_cases_now_and_the_conversation_after_the_turn
         assert marker not in stored
         assert marker not in full
     assert "Soy otra persona de Lima" in rasa_store.full_texts("wa-other")
+    if database.kind == "sqlite":  # not even in the file's free space
+        path = Path(str(make_url(database.url).database))
+        raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+        assert b"Lima" in raw
+        for marker in MARKERS:
+            assert marker.encode() not in raw
     assert database.rows("SELECT * FROM inbox_messages") == []
     [request] = database.rows("SELECT * FROM erasure_requests")
     assert (request["status"], request["sender_id"]) == ("done", None)
