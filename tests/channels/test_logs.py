@@ -1,0 +1,99 @@
+"""No phone number, chat id or message text in the channels' logs, whatever happens.
+
+Every path that logs is driven with a distinctive phone number, chat id and text, with the
+capture at DEBUG for every logger (ours and the libraries'): success, Rasa down, the
+provider's API refusing with an error that echoes the recipient, the 24-hour refusal,
+status callbacks, a lost handle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from channels.config import TelegramConfig
+from channels.ratelimit import RateLimiter
+from channels.telegram_chat import TelegramInput
+from channels.whatsapp import WhatsAppInput
+from channels.worker import InboxWorker
+from tests.channels.conftest import BotDouble, Clock, Store, serve
+from tests.channels.fakes import FakeTelegram, FakeTwilio
+from tests.channels.test_telegram import SECRET, TOKEN, TelegramKit, message_update
+from tests.channels.test_whatsapp import PUBLIC, SID, WhatsAppKit, config, inbound
+
+PHONE = "+34699887766"
+CHAT = 555123987
+TEXT = "me llamo Xiomara y vivo en Badalona"
+SECRETS = (PHONE, PHONE[1:], "699887766", "699 887 766", str(CHAT), "Xiomara", "Badalona")
+
+
+def assert_clean(caplog: pytest.LogCaptureFixture) -> None:
+    logged = caplog.text + " ".join(str(record.args) for record in caplog.records)
+    assert caplog.records, "nothing was logged: the check would prove nothing"
+    for secret in SECRETS:
+        assert secret not in logged, secret
+
+
+@pytest.fixture
+async def wa(store: Store, twilio_api: FakeTwilio, bot: BotDouble, clock: Clock) -> AsyncIterator[WhatsAppKit]:
+    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
+    channel = WhatsAppInput(config(store, twilio_api), engine=store.engine, cipher=store.cipher, worker=worker, clock=clock)
+    _, client = await serve(channel, bot)
+    yield WhatsAppKit(channel, client, twilio_api, store, bot, clock)
+    await worker.stop()
+    await client.aclose()
+    await channel.close()
+
+
+@pytest.fixture
+async def tg(store: Store, telegram_api: FakeTelegram, bot: BotDouble, clock: Clock) -> AsyncIterator[TelegramKit]:
+    settings = TelegramConfig(bot_token=TOKEN, webhook_secret=SECRET, api_base_url=telegram_api.base_url,
+                              store=store.case_store)
+    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
+    channel = TelegramInput(settings, engine=store.engine, cipher=store.cipher, worker=worker, clock=clock,
+                            limiter=RateLimiter(per_chat_interval_s=0.0))
+    _, client = await serve(channel, bot)
+    yield TelegramKit(channel, client, telegram_api, store, bot, clock)
+    await worker.stop()
+    await client.aclose()
+    await channel.close()
+
+
+async def test_whatsapp_logs_no_phone_and_no_text(wa: WhatsAppKit, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wa.bot.failures = 1  # Rasa down once
+    wa.api.fail_next = [(400, {"code": 21211, "message": f"The 'To' number whatsapp:{PHONE} is not valid"})] * 3
+    assert (await wa.post(inbound(TEXT, sid="SM" + "7" * 32, phone=PHONE))).status_code == 200
+    await wa.settle()
+    for _ in range(4):
+        wa.clock.advance(seconds=200)
+        await wa.settle()
+    status = [("AccountSid", SID), ("MessageSid", "SM" + "8" * 32), ("MessageStatus", "undelivered"),
+              ("To", f"whatsapp:{PHONE}"), ("ErrorCode", "63016")]
+    path = "/webhooks/whatsapp/status"
+    assert (await wa.post(status, url=PUBLIC + path, path=path)).status_code == 200
+    # A message that arrives after the 24-hour window closed: the refusal is logged.
+    assert (await wa.post(inbound(TEXT, sid="SM" + "6" * 32, phone=PHONE))).status_code == 200
+    wa.clock.advance(hours=25)
+    await wa.settle()
+    assert len(wa.bot.received) >= 1
+    assert_clean(caplog)
+
+
+async def test_telegram_logs_no_chat_id_and_no_text(tg: TelegramKit, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    tg.bot.failures = 1
+    tg.api.fail_next = [(400, {"ok": False, "error_code": 400, "description": f"Bad Request: chat {CHAT} not found"})] * 3
+    update = message_update(TEXT)
+    update["message"]["chat"]["id"] = CHAT
+    update["message"]["from"]["id"] = CHAT
+    assert (await tg.post(update)).status_code == 200
+    await tg.settle()
+    for _ in range(4):
+        tg.clock.advance(seconds=200)
+        await tg.settle()
+    assert (await tg.post(b"{not json")).status_code in (200, 400)
+    assert len(tg.bot.received) >= 1
+    assert_clean(caplog)
