@@ -9,7 +9,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: setup run chat db-upgrade test unit check-knowledge validate train lint bench bench-nlu clean
+.PHONY: setup run chat db-upgrade purge dead-letters test unit check-knowledge validate train lint bench bench-nlu clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,14 @@ chat: setup
 
 db-upgrade: setup
 	@$(PY) -m casework.db upgrade
+
+# Retention periods now (RETENTION_*_DAYS); the privacy worker of `make run` does it daily.
+purge: db-upgrade
+	@TRACKER_DB=$${TRACKER_DB:-var/tracker.db} $(PY) -m casework.retention --once
+
+# Staff notifications that gave up; requeue one with: $(PY) -m casework.outbox --requeue ID
+dead-letters: setup
+	@$(PY) -m casework.outbox --dead
 
 check-knowledge: setup
 	@$(PY) -m knowledge.check $(ARGS)
