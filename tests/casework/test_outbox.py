@@ -330,3 +330,20 @@ def test_a_dead_letter_is_listed_and_can_be_sent_again(database: Database, ciphe
     assert [e["action"] for e in database.rows("SELECT action FROM audit_events WHERE action = 'notification_requeued'")] == [
         "notification_requeued", "notification_requeued",
     ]
+
+
+def test_the_worker_command_delivers_with_the_configured_offices(
+    database: Database, cipher: FieldCipher, smtp: FakeSmtp,
+) -> None:
+    """`python -m casework.outbox --once` as `make run` starts it (--loop), config from the environment."""
+    reference = open_ticket(database, cipher, offices_with())
+    env = {**os.environ, "DATABASE_URL": database.url, "PYTHONPATH": str(ROOT), "SMTP_HOST": smtp.host,
+           "SMTP_PORT": str(smtp.port), "SMTP_FROM": "oss-assistant@notify.invalid"}
+    env.pop("OFFICES_CONFIG", None)  # config/offices.yml: every office by e-mail
+    done = subprocess.run([sys.executable, "-m", "casework.outbox", "--once"], env=env, cwd=ROOT,  # noqa: S603
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == ["eu-es-catalonia@notify.invalid", "oss-pe@notify.invalid"]
+    assert all(reference in message_from_bytes(m.content, policy=policy.default)["Subject"] for m in smtp.messages)
+    assert "delivered=2" in done.stderr
+    assert_no_personal_data(done.stderr + done.stdout)
