@@ -162,3 +162,22 @@ def test_another_message_drops_the_pending_question(make_person) -> None:
     # A later "yes" is not taken as consent to erase.
     replies = person.say("sí")
     assert "hemos borrado" not in text_of(replies)
+
+
+@pytest.mark.parametrize(("language", "said", "ask", "yes", "listed", "done"), [
+    ("pt", "moro em Lisboa, sou a Graciela Andrade", "apaguem os meus dados", "sim", "toda esta conversa",
+     "apagamos os seus dados"),
+    ("en", "I am Graciela Andrade and I live in Turin", "delete my data", "yes", "this whole conversation",
+     "we have erased your data"),
+])
+def test_yes_erases_in_each_language(
+    make_person, language: str, said: str, ask: str, yes: str, listed: str, done: str,
+) -> None:
+    person: Person = make_person(language)
+    person.say(said)
+    assert "Graciela" in json.dumps(person.tracker())
+    replies = person.say(ask)
+    assert listed in text_of(replies)
+    assert done in text_of(person.say(yes))
+    assert wait_until(lambda: "Graciela" not in json.dumps(person.tracker())), "the conversation was not erased"
+    assert person.tracker()["slots"]["language"] == language
