@@ -68,7 +68,9 @@ ANSWER_SLOTS: tuple[str, ...] = (
     *(slot for _code, slot in QUESTIONS), CONTACT_DETAIL, "region_residence",
 )
 PROCESS_SLOTS: tuple[str, ...] = (CONSENT, ADULT, CONFIRMED, EDIT_FIELD, FAILURES, CONSENT_AT, CONSENT_LANGUAGE)
-FORM_SLOTS: tuple[str, ...] = (CONSENT, ADULT, *ANSWER_SLOTS, EDIT_FIELD, CONFIRMED)
+# The slots the form asks for (each has an ask action and its responses).
+FORM_SLOTS: tuple[str, ...] = (CONSENT, ADULT, *(slot for _code, slot in QUESTIONS), CONTACT_DETAIL, EDIT_FIELD,
+                               CONFIRMED)
 ALL_SLOTS: tuple[str, ...] = (*dict.fromkeys((*PROCESS_SLOTS, *ANSWER_SLOTS, REFERENCE)),)
 
 # Questions whose answer the case cannot do without: after two failed answers the person
