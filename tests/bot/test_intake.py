@@ -38,7 +38,8 @@ def test_consent_comes_before_any_personal_question() -> None:
     assert form.required_slots({"intake_consent": True, "intake_adult": False}) == []  # under 18: no intake
     assert form.required_slots({"intake_consent": True, "intake_adult": UNKNOWN}) == []
     order = form.required_slots({"intake_consent": True, "intake_adult": True})
-    assert order[0] == "intake_name" and order[-1] == "intake_confirmed"
+    assert order[0] == "intake_name"
+    assert order[-1] == "intake_confirmed"
     assert "intake_contact_detail" not in order
 
 
@@ -51,7 +52,8 @@ def test_phone_or_email_asks_for_the_detail_and_edit_asks_which_field() -> None:
 
 def test_an_answer_fills_its_slot() -> None:
     reading = form.read_answer("intake_household", message("solo yo", "greet"), COMPLETE, TODAY, "rest")
-    assert reading.understood and reading.updates == {"intake_household": {"adults": 1, "children": []}}
+    assert reading.understood
+    assert reading.updates == {"intake_household": {"adults": 1, "children": []}}
 
 
 def test_a_city_answers_the_country_question_too() -> None:
@@ -74,7 +76,8 @@ def test_a_correction_mid_form_changes_the_earlier_answer_not_the_current_one() 
 def test_danger_in_the_vulnerability_answer_is_flagged_for_the_safety_path() -> None:
     reading = form.read_answer("intake_vulnerability", message("mi pareja me maltrata", "report_distress"),
                                COMPLETE, TODAY, "whatsapp")
-    assert reading.danger and reading.updates == {"intake_vulnerability": ["violence"]}
+    assert reading.danger
+    assert reading.updates == {"intake_vulnerability": ["violence"]}
 
 
 def test_this_chat_is_no_contact_channel_where_nobody_can_write_back() -> None:
@@ -108,12 +111,15 @@ def test_what_the_person_said_before_is_reused() -> None:
 def test_slots_become_valid_case_data() -> None:
     answers = form.answers_from_slots(COMPLETE, "es")
     assert validate_intake(answers) == []
-    assert answers.children_ages == (6,) and answers.household_adults == 1
+    assert answers.children_ages == (6,)
+    assert answers.household_adults == 1
     assert answers.vulnerabilities == frozenset({"single_parent"})
     unknowns = form.answers_from_slots({**COMPLETE, "intake_return_months": UNKNOWN,
                                         "intake_vulnerability": DECLINED, "intake_name": UNKNOWN}, "pt")
-    assert unknowns.planned_return_months is None and unknowns.vulnerabilities is None
-    assert unknowns.preferred_name is None and validate_intake(unknowns) == []
+    assert unknowns.planned_return_months is None
+    assert unknowns.vulnerabilities is None
+    assert unknowns.preferred_name is None
+    assert validate_intake(unknowns) == []
 
 
 def _words(language: str) -> dict[str, Any]:
@@ -141,4 +147,5 @@ def test_cancel_forgets_every_answer() -> None:
     reset = form.reset_events()
     for slot in (*form.FORM_SLOTS, "region_residence", "intake_consent_at"):
         assert slot in reset
-    assert reset["intake_failures"] == 0.0 and reset["requested_slot"] is None
+    assert reset["intake_failures"] == 0.0
+    assert reset["requested_slot"] is None

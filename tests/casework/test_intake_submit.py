@@ -43,14 +43,18 @@ def submit(database: Database, settings: Settings, *, sender_id: str = "rest-luc
 
 def test_a_confirmed_intake_opens_one_routed_encrypted_case(database: Database, settings: Settings) -> None:
     opened = submit(database, settings)
-    assert opened.created and opened.warm_lead and opened.reference.startswith("OSS-")
+    assert opened.created
+    assert opened.warm_lead
+    assert opened.reference.startswith("OSS-")
     assert opened.office_ids == ("oss-pe", "eu-es-madrid")
     consent = database.rows("SELECT notice_version, language, given_at FROM consent_records")
     assert [(c["notice_version"], c["language"]) for c in consent] == [(PRIVACY_NOTICE_VERSION, "es")]
     ticket = database.rows("SELECT * FROM tickets")[0]
     assert (ticket["office_id"], ticket["status"], ticket["priority"]) == ("oss-pe", "new", "normal")
     intake = database.rows("SELECT * FROM intakes")[0]
-    assert NAME not in str(intake) and PHONE not in str(intake) and "Alcobendas" not in str(intake)
+    assert NAME not in str(intake)
+    assert PHONE not in str(intake)
+    assert "Alcobendas" not in str(intake)
     assert intake["eligibility"] is not None
     outbox = database.rows("SELECT office_id, status FROM outbox_messages ORDER BY id")
     assert outbox == [{"office_id": "oss-pe", "status": "pending"}, {"office_id": "eu-es-madrid", "status": "pending"}]
@@ -59,7 +63,8 @@ def test_a_confirmed_intake_opens_one_routed_encrypted_case(database: Database, 
 def test_submitting_again_gives_the_same_ticket_and_one_consent(database: Database, settings: Settings) -> None:
     first = submit(database, settings)
     again = submit(database, settings)
-    assert again.reference == first.reference and not again.created
+    assert again.reference == first.reference
+    assert not again.created
     assert database.rows("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 1
     assert database.rows("SELECT COUNT(*) AS n FROM consent_records")[0]["n"] == 1
     assert database.rows("SELECT COUNT(*) AS n FROM outbox_messages")[0]["n"] == 2
@@ -88,7 +93,8 @@ def test_the_chat_counts_as_a_way_to_contact_only_where_it_can_be_written_to(
     assert not is_warm_lead(in_chat, has_consent=True, chat_reachable=False)
     on_rest = submit(database, settings, answers=in_chat)
     on_whatsapp = submit(database, settings, sender_id="wa-lucia", channel="whatsapp", answers=in_chat)
-    assert not on_rest.warm_lead and on_whatsapp.warm_lead
+    assert not on_rest.warm_lead
+    assert on_whatsapp.warm_lead
     assert on_rest.created  # not warm still opens a case: the person asked for help and gets a reference
 
 
@@ -97,4 +103,5 @@ def test_a_lead_returning_later_is_not_warm_but_a_vulnerability_is(database: Dat
     vulnerable = submit(database, settings, sender_id="rest-vul",
                         answers=replace(ANSWERS, planned_return_months=None, vulnerabilities=frozenset({"violence"})))
     assert not later.warm_lead
-    assert vulnerable.warm_lead and vulnerable.priority == "urgent"
+    assert vulnerable.warm_lead
+    assert vulnerable.priority == "urgent"
