@@ -109,7 +109,7 @@ class ValidateIntakeForm(FormValidationAction):
         reading = form.read_answer(requested, message, slots, today(), channel_of(tracker))
         if reading.understood:
             updates = {**reading.updates, form.FAILURES: 0.0} if not reading.corrected else dict(reading.updates)
-            if reading.danger:
+            if reading.danger or message.intent == "report_distress":
                 utter_safety(dispatcher, tracker)  # the safety path first, then the form goes on
             if reading.corrected:
                 dispatcher.utter_message(response="utter_intake_corrected")
@@ -119,7 +119,7 @@ class ValidateIntakeForm(FormValidationAction):
             if requested == form.ADULT and updates.get(form.ADULT) is True:
                 updates.update(form.prefill(slots))
             return updates
-        if message.intent in QUESTIONS:
+        if message.intent in QUESTIONS or message.intent == "report_distress":
             return {}  # not an answer: the rule for the question runs, then the question again
         updates, offer_person = form.after_failure(requested, int(slots.get(form.FAILURES) or 0))
         if offer_person:
