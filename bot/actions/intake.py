@@ -89,6 +89,20 @@ def utter_contacts(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         dispatcher.utter_message(text=message)
 
 
+def answers_a_question(tracker: Tracker) -> bool:
+    """True when the form runs on a new user message (not when it resumes after a rule).
+
+    Rasa hands the validation action a tracker ending in the form's own ActionExecuted, so
+    the action before it tells: `action_listen` means the person just wrote something.
+    """
+    if tracker.active_loop_name != FORM:
+        return False  # activation: the message that started the form is not an answer
+    actions = [e.get("name") for e in reversed(tracker.events) if e.get("event") == "action"]
+    if actions and actions[0] == FORM:
+        actions = actions[1:]
+    return bool(actions) and actions[0] == "action_listen"
+
+
 class ValidateIntakeForm(FormValidationAction):
     """Reads each answer (or a correction), counts failed answers, and decides the next question."""
 
@@ -130,7 +144,7 @@ class ValidateIntakeForm(FormValidationAction):
                   domain: dict[str, Any]) -> list[dict[str, Any]]:
         requested = tracker.get_slot("requested_slot")
         events: list[dict[str, Any]] = []
-        fresh = tracker.latest_action_name == "action_listen" and tracker.active_loop_name == FORM
+        fresh = answers_a_question(tracker)
         if requested in form.FORM_SLOTS and fresh:
             events = [SlotSet(name, value) for name, value in self.read(requested, dispatcher, tracker).items()]
             tracker.add_slots(events)
