@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -39,6 +40,8 @@ QUESTIONS = {
     "ask_eligibility", "ask_reentry", "ask_qualification_recognition", "ask_reintegration_services",
     "ask_customs_benefits", "ask_documents", "ask_oss_contact", "ask_privacy",
 }
+# Below this confidence an interruption (cancel, why...) does not override a usable answer.
+SURE = 0.6
 CONTEXT_SLOTS = ["need", "elig_months", "elig_vulnerability", "eligibility_result", "pending_country",
                  "country_origin", "country_residence", "region_residence"]
 
@@ -115,6 +118,11 @@ class ValidateIntakeForm(FormValidationAction):
 
     def read(self, requested: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         message = latest_message(tracker)
+        confidence = float((tracker.latest_message.get("intent") or {}).get("confidence") or 0.0)
+        if message.intent in INTERRUPTIONS and confidence < SURE and form.read_answer(
+            requested, message, form_slots(tracker), today(), channel_of(tracker),
+        ).understood:
+            message = replace(message, intent=None)  # a guess of "cancelar" must not undo a real answer
         if message.intent in INTERRUPTIONS and not (
             requested == "intake_vulnerability" and message.intent == "report_distress"
         ):
