@@ -287,3 +287,46 @@ def test_case_status_without_a_case_says_so_and_offers_the_intake(make_person) -
     replies = person.say("como está o meu caso?")
     assert "Não encontro nenhum caso" in text_of(replies)
     assert "/request_return_help" in buttons(replies)
+
+
+def test_the_summary_can_be_edited_before_confirming(make_person, cases) -> None:
+    person = make_person("en")
+    person.text("I'm Ecuadorian and I live in Lisbon")
+    answers = {
+        "intake_consent": "yes", "intake_adult": "yes", "intake_name": "Rosa", "intake_return_city": "Quito",
+        "intake_residence_city": "Lisbon",
+        "intake_months_abroad": "4 years", "intake_household": "just me", "intake_return_months": "in 6 months",
+        "intake_needs": "1", "intake_qualification": "secondary", "intake_vulnerability": "none",
+        "intake_contact_channel": "rosa@example.org", "intake_contact_time": "any time",
+    }
+    person.say("I want to return to Ecuador, please help me")
+    answer_until(person, answers, stop_at="intake_confirmed")
+    which = person.say("edit")
+    assert "edit:needs" in buttons(which)
+    again = person.text("edit:needs")
+    assert requested(person) == "intake_needs"
+    assert "What do you need help with" in again
+    summary = person.text("housing and health")
+    assert requested(person) == "intake_confirmed"
+    assert "housing, health and psychosocial support" in summary
+    person.say("confirm")
+    (ticket,) = tickets_of(cases, person.sender)
+    needs = json.loads(ticket["needs"]) if isinstance(ticket["needs"], str) else ticket["needs"]
+    assert needs == ["housing", "health"]
+    assert ticket["office_id"] == "oss-ec"
+
+
+def test_danger_in_the_optional_question_gets_the_safety_path_first_and_an_urgent_case(make_person, cases) -> None:
+    person = make_person("es")
+    person.text("soy boliviana y vivo en Barcelona")
+    person.say("quiero volver a Bolivia con mis hijos")
+    answer_until(person, SPANISH | {"intake_residence_city": "Barcelona", "intake_return_months": "el año que viene"},
+                 stop_at="intake_vulnerability")
+    reply = person.text("mi pareja me maltrata")
+    assert "112" in reply
+    assert "016" in reply
+    assert requested(person) == "intake_contact_channel"  # then the intake goes on
+    answer_until(person, SPANISH)
+    (ticket,) = tickets_of(cases, person.sender)
+    assert ticket["priority"] == "urgent"
+    assert ticket["office_id"] == "oss-bo"
