@@ -15,7 +15,7 @@ from typing import Any
 from bot.conversation import intake_answers as read
 from bot.conversation.form_answers import DECLINED, NOT_UNDERSTOOD, UNKNOWN
 from casework.intake import IntakeAnswers
-from knowledge import RESIDENCE_COUNTRIES
+from knowledge import EU_COUNTRIES, RESIDENCE_COUNTRIES
 from knowledge.model import NEEDS, KnowledgeBase
 
 CONSENT = "intake_consent"
@@ -199,7 +199,10 @@ def _value(requested: str, message: Message, slots: dict[str, Any], today: dt.da
             return {"__updates__": {"country_residence": places[-1]["country"],
                                     "intake_residence_city": places[-1]["city"],
                                     "region_residence": places[-1].get("region"), "pending_country": None}}
-        codes = [code for code, _role in _countries(message) if code in RESIDENCE_COUNTRIES]
+        # Someone in France or Germany can still leave a case: the fallback office takes it.
+        codes = [code for code, role in _countries(message)
+                 if code in RESIDENCE_COUNTRIES or code in EU_COUNTRIES or role == "residence"]
+        codes = [code for code in codes if code != slots.get("country_origin")]
         if codes:
             return {"__updates__": {"country_residence": codes[-1], "region_residence": None, "pending_country": None}}
         return NOT_UNDERSTOOD

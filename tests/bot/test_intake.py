@@ -63,6 +63,13 @@ def test_a_city_answers_the_country_question_too() -> None:
     assert reading.updates["intake_residence_city"] == "Milán"
 
 
+def test_someone_living_outside_the_network_can_still_leave_a_case() -> None:
+    france = [{"entity": "country", "value": "FR"}]
+    reading = form.read_answer("country_residence", message("en Francia", entities=france), {"country_origin": "PE"},
+                               TODAY, "rest")
+    assert reading.updates["country_residence"] == "FR"
+
+
 def test_a_correction_mid_form_changes_the_earlier_answer_not_the_current_one() -> None:
     milan = {"city": "Milán", "country": "IT", "region": None, "role": "residence"}
     reading = form.read_answer("intake_needs", message("no, vivo en Milán", places=[milan]), COMPLETE, TODAY, "rest")
