@@ -156,3 +156,19 @@ def test_cancel_forgets_every_answer() -> None:
         assert slot in reset
     assert reset["intake_failures"] == 0.0
     assert reset["requested_slot"] is None
+
+
+def _tracker(actions: list[str], loop: str | None = "intake_form") -> Any:
+    from rasa_sdk import Tracker
+
+    events = [{"event": "action", "name": name} for name in actions]
+    return Tracker("s", {}, {"text": "x"}, events, False, None, {"name": loop} if loop else {}, actions[-1])
+
+
+def test_the_form_reads_an_answer_only_right_after_the_person_wrote() -> None:
+    from bot.actions.intake import answers_a_question
+
+    # Rasa appends the form's own ActionExecuted before calling the validation action.
+    assert answers_a_question(_tracker(["action_listen", "intake_form"]))
+    assert not answers_a_question(_tracker(["action_listen", "action_answer", "intake_form"]))  # after a rule
+    assert not answers_a_question(_tracker(["action_listen", "intake_form"], loop=None))  # activation
