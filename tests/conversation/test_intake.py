@@ -330,3 +330,21 @@ def test_danger_in_the_optional_question_gets_the_safety_path_first_and_an_urgen
     (ticket,) = tickets_of(cases, person.sender)
     assert ticket["priority"] == "urgent"
     assert ticket["office_id"] == "oss-bo"
+
+
+def test_the_eligibility_result_and_answers_are_reused_and_stored_with_the_intake(make_person, cases) -> None:
+    from tests.conversation.test_eligibility import SPAIN_LIKELY, run_check
+
+    person = make_person("es")
+    person.text("hola, soy peruana y vivo en Madrid")
+    run_check(person, "¿puedo pedir el retorno voluntario?", SPAIN_LIKELY)
+    assert person.tracker()["slots"]["eligibility_result"]["outcome"] == "likely_eligible"
+    person.say("/request_return_help")  # the button offered after the result
+    asked, _replies = answer_until(person, SPANISH)
+    assert "intake_months_abroad" not in asked  # "hace 2 años y medio" was said in the check
+    assert "intake_vulnerability" not in asked
+    (ticket,) = tickets_of(cases, person.sender)
+    stored = rows(cases, "SELECT eligibility FROM intakes WHERE id = :id", id=ticket["intake_id"])[0]["eligibility"]
+    eligibility = json.loads(stored) if isinstance(stored, str) else stored
+    assert eligibility["outcome"] == "likely_eligible"
+    assert eligibility["country"] == "ES"
