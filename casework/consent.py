@@ -16,6 +16,10 @@ from casework import audit
 from casework.models import CHANNELS, ConsentRecord, Person
 
 LANGUAGES = ("es", "pt", "en")
+# The version of the privacy notice the assistant shows before the intake (its text is the
+# response utter_ask_intake_consent in domain/responses/intake.yml, which prints this
+# label). Change both together: a new text is a new version, and consents name theirs.
+PRIVACY_NOTICE_VERSION = "2026-11"
 
 
 class ConsentRequired(PermissionError):

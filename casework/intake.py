@@ -17,6 +17,9 @@ from knowledge.model import NEEDS
 LANGUAGES = ("es", "pt", "en")
 # "chat": reply where the person wrote from (WhatsApp/Telegram: the handle is already stored).
 CONTACT_CHANNELS = ("chat", "phone", "email")
+# The channels where "reply in this chat" is a way to reach the person later. The REST
+# channel (local testing, outside checks) keeps no handle: there a phone or e-mail is needed.
+REPLYABLE_CHANNELS = ("whatsapp", "telegram")
 CONTACT_TIMES = ("morning", "afternoon", "evening", "any")
 QUALIFICATIONS = ("none", "primary", "secondary", "vocational", "bachelor", "master", "doctorate")
 
@@ -63,8 +66,12 @@ class IntakeAnswers:
 
     @property
     def contactable(self) -> bool:
+        return self.reachable(chat_reachable=True)
+
+    def reachable(self, *, chat_reachable: bool) -> bool:
+        """A way to contact the person: the chat (where it can be written to later), or a detail."""
         if self.contact_channel == "chat":
-            return True
+            return chat_reachable
         return self.contact_channel in ("phone", "email") and bool((self.contact_detail or "").strip())
 
 
@@ -120,19 +127,20 @@ def validate_intake(answers: IntakeAnswers) -> list[str]:
     return problems
 
 
-def is_warm_lead(answers: IntakeAnswers, *, has_consent: bool) -> bool:
+def is_warm_lead(answers: IntakeAnswers, *, has_consent: bool, chat_reachable: bool = True) -> bool:
     """A warm lead is someone an office should call, defined as all three of:
 
     1. consent: the person has a valid (not withdrawn) consent to the privacy notice;
     2. a reason to act now: they plan to return within 12 months (0-12 months from now),
        OR they stated at least one vulnerability (a declined answer counts as none);
-    3. a way to contact them: the chat they wrote from, or a phone number / e-mail address
-       given with the "phone" / "email" channel.
+    3. a way to contact them: the chat they wrote from (only where the channel can write to
+       them later: `chat_reachable`, True on WhatsApp/Telegram, False on the REST channel),
+       or a phone number / e-mail address given with the "phone" / "email" channel.
     """
     returning_soon = (
         answers.planned_return_months is not None and 0 <= answers.planned_return_months <= WARM_LEAD_HORIZON_MONTHS
     )
-    return has_consent and (returning_soon or answers.vulnerable) and answers.contactable
+    return has_consent and (returning_soon or answers.vulnerable) and answers.reachable(chat_reachable=chat_reachable)
 
 
 def priority_for(answers: IntakeAnswers) -> str:

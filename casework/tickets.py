@@ -21,17 +21,27 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from casework import audit
-from casework.consent import ConsentRequired, find_person, has_consent
-from casework.intake import IntakeAnswers, is_warm_lead, personal_fields, priority_for, validate_intake
+from casework.consent import ConsentRequired, find_person, has_consent, record_consent
+from casework.db import session_scope
+from casework.intake import (
+    REPLYABLE_CHANNELS,
+    IntakeAnswers,
+    is_warm_lead,
+    personal_fields,
+    priority_for,
+    validate_intake,
+)
 from casework.models import TICKET_STATUSES, Intake, OutboxMessage, Ticket, new_reference
-from casework.offices import OfficesConfig
+from casework.offices import OfficesConfig, load_offices_config
 from casework.outbox import enqueue_ticket_notifications
 from casework.privacy import FieldCipher
 from casework.routing import normalise_region, route_to_office
+from casework.settings import Settings
 from knowledge.model import KnowledgeBase
 
 CLOSE_REASONS = (
@@ -107,7 +117,7 @@ def open_case(
 
     existing = _by_key(session, idempotency_key)
     if existing is not None:
-        return _already_opened(existing, person_id=person.id, intake=intake)
+        return _already_opened(existing, person_id=person.id, intake=intake, channel=channel)
 
     decision = route_to_office(
         origin=intake.origin_country, residence=intake.residence_country, region=intake.region, kb=kb,
@@ -116,7 +126,7 @@ def open_case(
     for office_id in decision.office_ids:
         offices[office_id]  # noqa: B018 -- fail before writing anything if an office has no target
     priority = priority_for(intake)
-    warm = is_warm_lead(intake, has_consent=True)
+    warm = is_warm_lead(intake, has_consent=True, chat_reachable=channel in REPLYABLE_CHANNELS)
     region = normalise_region(intake.region) or (intake.region.strip().lower()[:64] if intake.region else None)
 
     for _attempt in range(REFERENCE_ATTEMPTS):
@@ -141,7 +151,7 @@ def open_case(
         except IntegrityError:
             existing = _by_key(session, idempotency_key)
             if existing is not None:  # a concurrent call with the same key won
-                return _already_opened(existing, person_id=person.id, intake=intake)
+                return _already_opened(existing, person_id=person.id, intake=intake, channel=channel)
             continue  # the random reference clashed with another ticket's: draw again
         break
     else:
@@ -165,13 +175,13 @@ def _by_key(session: Session, key: str) -> Ticket | None:
     return session.execute(select(Ticket).where(Ticket.idempotency_key == key)).scalar_one_or_none()
 
 
-def _already_opened(ticket: Ticket, *, person_id: int, intake: IntakeAnswers) -> CaseOpened:
+def _already_opened(ticket: Ticket, *, person_id: int, intake: IntakeAnswers, channel: str) -> CaseOpened:
     if ticket.person_id != person_id:
         raise ValueError("this idempotency key belongs to another person's ticket")
     informed = tuple(office_id for office_id in _notified_offices(ticket) if office_id != ticket.office_id)
     return CaseOpened(
         reference=ticket.reference, office_ids=(ticket.office_id, *informed), priority=ticket.priority,
-        created=False, warm_lead=is_warm_lead(intake, has_consent=True),
+        created=False, warm_lead=is_warm_lead(intake, has_consent=True, chat_reachable=channel in REPLYABLE_CHANNELS),
     )
 
 
@@ -239,3 +249,43 @@ def set_status(
         "from": previous, "to": status, "reason": reason,
     })
     return ticket
+
+
+@dataclass(frozen=True)
+class ConsentGiven:
+    """The yes to the privacy notice, as the conversation recorded it (kept until confirm)."""
+
+    at: datetime
+    notice_version: str
+    language: str
+
+
+def submit_intake(
+    engine: Engine, *, settings: Settings, kb: KnowledgeBase, sender_id: str, channel: str, consent: ConsentGiven,
+    intake: IntakeAnswers, eligibility: dict[str, Any] | None, now: datetime, idempotency_key: str,
+) -> CaseOpened:
+    """The confirmed intake of a chat: record the consent (once) and open the case, in one unit of work.
+
+    Nothing is written before the person confirms the summary, so a cancelled intake leaves
+    no trace; the consent keeps the time the person said yes. Raises MissingSecret without
+    FIELD_ENCRYPTION_KEY, InvalidIntake for answers that cannot open a case.
+    """
+    cipher = FieldCipher.from_settings(settings)
+    offices = load_offices_config(settings.offices_config_path, kb=kb)
+    with session_scope(engine) as session:
+        if not has_consent(session, sender_id=sender_id):
+            record_consent(
+                session, sender_id=sender_id, channel=channel, notice_version=consent.notice_version,
+                language=consent.language, now=consent.at,
+            )
+        return open_case(
+            session, sender_id=sender_id, channel=channel, intake=intake, eligibility=eligibility, cipher=cipher,
+            kb=kb, now=now, idempotency_key=idempotency_key, offices=offices,
+            console_base_url=settings.console_base_url, fallback_office_id=settings.fallback_office_id,
+        )
+
+
+def cases_of(engine: Engine, *, sender_id: str) -> list[TicketStatus]:
+    """`case_status` in its own short unit of work, for the chat ("¿cómo va mi caso?")."""
+    with session_scope(engine) as session:
+        return case_status(session, sender_id=sender_id)

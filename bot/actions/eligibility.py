@@ -110,7 +110,7 @@ class ValidateEligibilityForm(FormValidationAction):
 # Messages that are not an answer: the form lets rules handle them (safety, stop, why...).
 BYPASS_INTENTS = {
     "report_distress", "cancel", "ask_why", "talk_to_human", "request_return_help", "start_over",
-    "change_language", "delete_my_data", "bot_challenge", "goodbye", "help",
+    "change_language", "delete_my_data", "bot_challenge", "goodbye", "help", "ask_case_status",
     "ask_return_programs", "ask_reentry", "ask_qualification_recognition", "ask_reintegration_services",
     "ask_customs_benefits", "ask_documents", "ask_oss_contact", "ask_privacy",
 }

@@ -81,7 +81,9 @@ def test_office_contact_never_invents_details(make_person) -> None:
 def test_asking_for_a_person_gives_the_offices_and_the_published_coordination_address(make_person) -> None:
     person = make_person("es")
     person.text("soy uruguaya y vivo en Girona")
-    answer = person.text("quiero hablar con una persona, por favor")
+    offer = person.say("quiero hablar con una persona, por favor")
+    assert [b["payload"] for m in offer for b in m.get("buttons") or []] == ["/request_return_help", "/deny"]
+    answer = person.text("/deny")  # "Solo los contactos": the intake is offered, never imposed
     assert "Uruguay" in answer
     assert "Cataluña" in answer or "FEDELATINA" in answer
     assert "ventanillasunicas@oei.es" in answer
