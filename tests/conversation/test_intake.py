@@ -348,3 +348,38 @@ def test_the_eligibility_result_and_answers_are_reused_and_stored_with_the_intak
     eligibility = json.loads(stored) if isinstance(stored, str) else stored
     assert eligibility["outcome"] == "likely_eligible"
     assert eligibility["country"] == "ES"
+
+
+def test_erasure_asked_midway_pauses_the_intake_and_no_resumes_it(make_person, cases) -> None:
+    person = make_person("es")
+    person.say("quiero volver a Perú, ¿me ayudan?")
+    answer_until(person, {"intake_consent": "sí", "intake_adult": "sí", "intake_name": "Rocío"},
+                 stop_at="intake_return_city")
+    replies = person.say("borra mis datos")
+    assert buttons(replies) == ["/affirm", "/deny"]
+    assert person.tracker()["slots"]["intake_name"] == "Rocío"  # not taken as an answer
+
+    person.say("no")
+    tracker = person.tracker()
+    assert tracker["active_loop"].get("name") == "intake_form"
+    assert tracker["slots"]["requested_slot"] == "intake_return_city"
+    assert tracker["slots"]["intake_name"] == "Rocío"
+
+    replies = person.say("sí")
+    # "sí" now answers nothing it should not: the form still waits for the city, or reads it.
+    assert "hemos borrado" not in text_of(replies)
+
+
+def test_erasure_confirmed_midway_ends_the_intake_and_keeps_nothing(make_person, cases) -> None:
+    person = make_person("en")
+    person.say("I want to go back to Colombia, can you help me?")
+    answer_until(person, {"intake_consent": "yes", "intake_adult": "yes", "intake_name": "Mateo"},
+                 stop_at="intake_return_city")
+    person.say("delete my data")
+    reply = text_of(person.say("yes"))
+    assert "we have erased your data" in reply
+    slots = person.tracker()["slots"]
+    assert slots["intake_name"] is None
+    assert slots["requested_slot"] is None
+    assert persons_named(cases, person.sender) == 0
+    assert tickets_of(cases, person.sender) == []
