@@ -35,6 +35,8 @@ import redis.exceptions
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +57,12 @@ return 0
 """
 
 # KEYS[1] queue, KEYS[2] heartbeat; ARGV[1] token, ARGV[2] ttl ms, ARGV[3] queue ttl ms.
+# Idempotent, so a retried call (reply lost on a broken connection) queues the token once.
 _ENQUEUE = """
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-redis.call('RPUSH', KEYS[1], ARGV[1])
+if not redis.call('LPOS', KEYS[1], ARGV[1]) then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -109,9 +114,13 @@ class FairRedisLockStore(LockStore):
         loop_id = id(asyncio.get_running_loop())
         client = self._clients.get(loop_id)
         if client is None:
+            # Retry on a broken connection: after Redis restarts, the pooled connection
+            # is dead and the first command would otherwise fail a person's turn.
             client = aioredis.Redis.from_url(
                 self.url, socket_timeout=self.socket_timeout_s,
                 socket_connect_timeout=self.socket_timeout_s,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+                retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
             )
             self._clients[loop_id] = client
         return client
