@@ -200,16 +200,26 @@ def start_bare(model: Path, workdir: Path) -> Server:
     return server
 
 
+ERROR_KINDS: dict[str, int] = {}
+
+
 async def send(session: aiohttp.ClientSession, url: str, sender: str, text: str, language: str) -> tuple[bool, float]:
+    """One message; an error is a non-200, a timeout, or an answer without any text."""
     body = {"sender": sender, "message": text, "metadata": {"language": language}}
     started = time.monotonic()
+    kind = None
     try:
         async with session.post(f"{url}/webhooks/rest/webhook", json=body,
                                 timeout=aiohttp.ClientTimeout(total=60)) as reply:
             replies = await reply.json() if reply.status == 200 else None
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        replies = None
-    return bool(replies) and any(m.get("text") for m in replies), time.monotonic() - started
+            kind = None if reply.status == 200 else f"http {reply.status}"
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        replies, kind = None, type(error).__name__
+    ok = bool(replies) and any(m.get("text") for m in replies)
+    if not ok:
+        kind = kind or "no text"
+        ERROR_KINDS[kind] = ERROR_KINDS.get(kind, 0) + 1
+    return ok, time.monotonic() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -410,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", type=float, nargs="+", default=[2, 5, 10, 20], help="open-loop rates")
     parser.add_argument("--turns", type=int, default=20, help="messages per tracker-length probe")
     parser.add_argument("--skip-bare", action="store_true", help="measure only ours")
+    parser.add_argument("--keep", action="store_true", help="keep the logs in the temporary folder")
     args = parser.parse_args(argv)
 
     from devtools.train import ensure_model
@@ -438,12 +449,16 @@ def main(argv: list[str] | None = None) -> int:
         pg.remove()
         redis.remove()
     report.update(headline(report["ours"], report.get("bare_rasa")))
+    report["error_kinds"] = ERROR_KINDS
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     (REPORTS / "bench.md").write_text(markdown(report))
     plot(report, REPORTS / "bench.png")
     print(markdown(report))
-    shutil.rmtree(workdir, ignore_errors=True)
+    if args.keep:
+        print(f"bench: logs in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
