@@ -175,9 +175,11 @@ def bare_model(workdir: Path) -> Path:
         return cached
     project = workdir / "bare-project"
     shutil.copytree(INITIAL_PROJECT, project)
+    # A copy: Rasa writes a generated assistant_id back into the config it trains with.
+    shutil.copy(BASELINE_CONFIG, project / "config.yml")
     print("bench: training bare Rasa (rasa init's project, default config) ...", flush=True)
     subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "rasa"), "train", "--config", str(BASELINE_CONFIG), "--domain", "domain.yml",
+        [str(VENV_BIN / "rasa"), "train", "--config", "config.yml", "--domain", "domain.yml",
          "--data", "data", "--out", str(ROOT / "models"), "--fixed-model-name", name],
         cwd=project, env=_base_env(), check=True, stdout=subprocess.DEVNULL,
     )

@@ -147,14 +147,18 @@ class FairRedisLockStore(LockStore):
             await client.eval(_ENQUEUE, 2, queue, heartbeat, token, str(self.heartbeat_ms), queue_ttl)
         except redis.exceptions.RedisError as error:
             raise LockError(f"lock store unreachable: {error}") from error
-        renewer = asyncio.create_task(self._keep_alive(queue, heartbeat, queue_ttl))
+        stop = asyncio.Event()
+        renewer = asyncio.create_task(self._keep_alive(queue, heartbeat, queue_ttl, stop))
         try:
             await self._wait_for_turn(client, conversation_id, queue, token)
             yield TicketLock(conversation_id)
         finally:
+            # Stop the heartbeat by a flag, not only by cancelling it: a cancellation that
+            # lands while redis-py's read timeout fires is turned into a TimeoutError and
+            # lost, and a heartbeat that never stops holds the person's lock for ever.
+            stop.set()
             renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await asyncio.wait({renewer}, timeout=self.socket_timeout_s + 1)
             await self._release(client, queue, heartbeat, token)
 
     async def _wait_for_turn(self, client: aioredis.Redis, conversation_id: str, queue: str, token: str) -> None:
@@ -173,10 +177,13 @@ class FairRedisLockStore(LockStore):
                 raise LockError(f"waited {self.wait_timeout_s:.0f}s for the lock of one conversation")
             await asyncio.sleep(self.poll_interval_s)
 
-    async def _keep_alive(self, queue: str, heartbeat: str, queue_ttl: str) -> None:
+    async def _keep_alive(self, queue: str, heartbeat: str, queue_ttl: str, stop: asyncio.Event) -> None:
         client = self._redis()
-        while True:
-            await asyncio.sleep(self.heartbeat_ms / 3000)
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.heartbeat_ms / 3000)
+            if stop.is_set():
+                return
             try:
                 renewed = await client.eval(_RENEW, 2, queue, heartbeat, str(self.heartbeat_ms), queue_ttl)
             except redis.exceptions.RedisError:

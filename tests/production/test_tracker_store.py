@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from rasa.core.agent import Agent
@@ -13,6 +18,7 @@ from rasa.utils.endpoints import EndpointConfig
 from bot.stores.tracker import StaleTrackerError, StrictSQLTrackerStore, TrackerStoreUnavailable
 from devtools.services import PostgresServer
 
+ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = Domain.from_yaml("version: '3.1'\nintents: [greet]\nresponses:\n  utter_hi:\n  - text: hi\n")
 
 
@@ -122,3 +128,28 @@ def test_refuses_to_start_without_its_database(postgres_server: PostgresServer) 
 def test_refuses_a_missing_url() -> None:
     with pytest.raises(TrackerStoreUnavailable):
         StrictSQLTrackerStore(domain=DOMAIN, host=None)
+
+
+def test_rasa_run_refuses_to_start_without_its_database(tmp_path: Path) -> None:
+    """The whole server, not just the class: no in-memory fallback, the process exits."""
+    from devtools.stack import free_port
+    from devtools.train import ensure_model
+
+    dead = PostgresServer()  # never started: nothing listens on its port
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        "tracker_store:\n  type: bot.stores.tracker.StrictSQLTrackerStore\n"
+        f"  url: {dead.url('trackers')}\n  startup_timeout: 2\n  connect_timeout: 1\n"
+    )
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false"}
+    try:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "rasa"), "run", "--model", str(ensure_model(quiet=True)),
+             "--port", str(port), "--interface", "127.0.0.1", "--endpoints", str(endpoints)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        dead.remove()
+    assert result.returncode != 0
+    assert "tracker database unreachable" in result.stdout + result.stderr
