@@ -16,7 +16,8 @@
 the turn fails (the channel reports it or retries later), the pool is small and bounded,
 start-up waits a bounded time for the database and then refuses to start, and a save
 checks under a per-person advisory lock that the stored events are still the ones this
-turn started from (`StaleTrackerError` otherwise).
+turn started from (`StaleTrackerError` otherwise). Creating it also installs the cached
+validation of action server responses (bot/stores/speedups.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from bot.stores.speedups import install_cached_action_validation
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +117,7 @@ class StrictSQLTrackerStore(SQLTrackerStore):
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
             TrackerStore.__init__(self, domain, event_broker, **kwargs)
             _keep_agent_from_wrapping()
+            install_cached_action_validation()
         except (ImportError, AttributeError) as error:
             # Rasa would answer these with an in-memory store and a warning.
             raise TrackerStoreUnavailable(f"tracker store could not be created: {error}") from error
