@@ -222,7 +222,7 @@ def test_a_replica_killed_mid_turn_loses_nothing_and_the_other_takes_over(cluste
     thread.start()
     deadline = time.monotonic() + 30
     while not queue.exists(f"oss:lock:q:{sender}") and time.monotonic() < deadline:
-        time.sleep(0.005)
+        time.sleep(0.001)
     assert queue.exists(f"oss:lock:q:{sender}"), "the turn never took the lock"
     cluster.stack.processes["rasa-a"].kill()  # SIGKILL while it holds the person's lock
     thread.join(timeout=60)
