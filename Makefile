@@ -9,7 +9,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: setup run chat db-upgrade purge dead-letters test unit check-knowledge validate train lint bench bench-nlu clean
+.PHONY: setup run chat db-upgrade purge dead-letters test unit check-knowledge validate train lint bench bench-nlu bench-serving deploy-check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -46,7 +46,15 @@ lint: setup
 test: setup check-knowledge validate lint train
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bench-nlu
+bench: bench-nlu bench-serving
+
+# The serving path: ours vs bare Rasa, figures in reports/bench.{json,md,png}.
+bench-serving: setup train
+	@nice -n 10 $(PY) -m devtools.bench $(ARGS)
+
+# The production profile alone: stores, locks, deploy/ files, two replicas with faults.
+deploy-check: setup train
+	@$(PY) -m pytest tests/production $(PYTEST_ARGS)
 
 bench-nlu: setup
 	@$(PY) -m devtools.bench_nlu $(ARGS)

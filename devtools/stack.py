@@ -81,6 +81,7 @@ class Stack:
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    endpoints: str = "endpoints.yml"
 
     @property
     def rasa_url(self) -> str:
@@ -106,17 +107,24 @@ class Stack:
 
         upgrade(self.env["DATABASE_URL"])
 
-    def start(self, timeout_s: float = 180) -> None:
-        self.prepare_database()
-        actions = self._spawn("actions", [
+    def start_actions(self) -> subprocess.Popen[bytes]:
+        return self._spawn("actions", [
             sys.executable, "-m", "bot.serve", "--actions", "bot.actions",
             "--port", str(self.actions_port),
         ])
-        rasa = self._spawn("rasa", [
+
+    def start_rasa(self, name: str = "rasa", port: int | None = None) -> subprocess.Popen[bytes]:
+        """One Rasa server; the production tests start several replicas with `name`/`port`."""
+        return self._spawn(name, [
             str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
-            "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-            "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+            "--interface", "127.0.0.1", "--port", str(port or self.rasa_port),
+            "--credentials", "credentials.yml", "--endpoints", self.endpoints,
         ])
+
+    def start(self, timeout_s: float = 180) -> None:
+        self.prepare_database()
+        actions = self.start_actions()
+        rasa = self.start_rasa()
         # The background workers: staff notifications, and erasure/retention (casework.retention).
         self._spawn("outbox", [sys.executable, "-m", "casework.outbox", "--loop"])
         self._spawn("privacy", [sys.executable, "-m", "casework.retention", "--loop", "--interval", "1"])

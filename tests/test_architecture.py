@@ -15,6 +15,8 @@ FORBIDDEN = {
     "bot/actions": ["rasa", "channels", "console", "sqlalchemy"],
     "bot/conversation": ["rasa", "rasa_sdk", "channels", "console", "sqlalchemy"],
     "bot/nlu": ["channels", "console", "casework", "sqlalchemy", "knowledge"],
+    # Rasa's production stores: Rasa and its storage libraries, nothing of the product.
+    "bot/stores": ["channels", "console", "casework", "knowledge", "bot.actions", "bot.conversation"],
     "channels": ["knowledge", "bot", "console", "sqlalchemy"],
     "console": ["rasa", "rasa_sdk", "bot", "channels"],
 }
