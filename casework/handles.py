@@ -70,5 +70,13 @@ def record_refused_send(session: Session, *, sender_id: str, channel: str, reaso
                  details={"sender_id": sender_id, "reason": reason})
 
 
+def record_delivery_status(
+    session: Session, *, channel: str, message_id: str, status: str, error_code: str | None, now: datetime,
+) -> None:
+    """What the provider reported about a message we sent (queued, sent, delivered, read, failed)."""
+    audit.record(session, actor=channel, action="delivery_status", now=now,
+                 details={"message_id": message_id, "status": status, "error_code": error_code or None})
+
+
 def _person(session: Session, sender_id: str) -> Person | None:
     return session.execute(select(Person).where(Person.sender_id == sender_id)).scalar_one_or_none()

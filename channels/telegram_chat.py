@@ -213,14 +213,14 @@ class TelegramInput(InboxChannel):
         except Exception as error:
             logger.info("telegram: answerCallbackQuery failed (%s)", type(error).__name__)
 
-    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]],
                keep_options: bool = False) -> list[TelegramSend]:
         sends: list[TelegramSend] = []
         for reply in replies:
             buttons = [b for b in reply.get("buttons") or [] if b.get("payload") or b.get("title")]
             if reply.get("image"):
                 sends.append(TelegramSend("sendPhoto", {"chat_id": handle.handle, "photo": str(reply["image"])},
-                                          handle.handle, message.sender_id))
+                                          handle.handle, sender_id))
             parts = split_text(str(reply.get("text") or ""), TELEGRAM_LIMIT, utf16_length)
             if buttons and not parts:
                 parts = ["👇"]
@@ -229,14 +229,14 @@ class TelegramInput(InboxChannel):
                 if buttons and index == len(parts) - 1:
                     body["reply_markup"] = {"inline_keyboard": [
                         [{"text": str(b.get("title") or b.get("payload"))[:64],
-                          "callback_data": self.callbacks.issue(message.sender_id,
+                          "callback_data": self.callbacks.issue(sender_id,
                                                                 str(b.get("payload") or b.get("title")))}]
                         for b in buttons
                     ]}
-                sends.append(TelegramSend("sendMessage", body, handle.handle, message.sender_id))
+                sends.append(TelegramSend("sendMessage", body, handle.handle, sender_id))
         return sends
 
-    async def send(self, outbound: TelegramSend) -> None:
+    async def send(self, outbound: TelegramSend) -> str | None:
         for _ in range(SEND_ATTEMPTS):
             await self.limiter.wait(outbound.chat)
             try:
@@ -244,15 +244,16 @@ class TelegramInput(InboxChannel):
             except Exception as error:
                 raise ProcessingFailed(f"telegram_{type(error).__name__}") from error
             if answer.status_code == 200:
-                return
+                return None
             if answer.status_code == 429:
                 await asyncio.sleep(min(_retry_after(answer), MAX_RETRY_AFTER_S))
                 continue
             if answer.status_code >= 500:
                 raise ProcessingFailed(f"telegram_http_{answer.status_code}")
             # 400/403 (chat gone, bot blocked): retrying cannot help.
-            await self.refuse(outbound.sender_id, f"telegram_http_{answer.status_code}")
-            return
+            reason = f"telegram_http_{answer.status_code}"
+            await self.refuse(outbound.sender_id, reason)
+            return reason
         raise ProcessingFailed("telegram_rate_limited")
 
 

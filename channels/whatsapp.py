@@ -9,6 +9,7 @@ blocking the event loop; media is never downloaded; buttons become numbered opti
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from casework.handles import Handle
+from casework.db import session_scope
+from casework.handles import Handle, record_delivery_status
 from channels.config import WhatsAppConfig, whatsapp_config
 from channels.durable import InboxChannel, OnNewMessage, Prepared, within
 from channels.language import language_from_phone
@@ -37,6 +39,8 @@ MAX_TEXT_CHARS = 4096
 WINDOW_HOURS = 24
 SENDER = re.compile(r"whatsapp:\+[1-9]\d{5,14}")
 MESSAGE_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+STATUS = re.compile(r"[a-z_]{1,32}")  # queued, sent, delivered, read, undelivered, failed...
+ERROR_CODE = re.compile(r"\d{0,8}")
 
 
 class FormParams:
@@ -155,8 +159,14 @@ class WhatsAppInput(InboxChannel):
             form = self.signed_form(request)
             if form is None or form.first("AccountSid") != self.config.account_sid:
                 return response.text("forbidden", status=403)
-            sid, state = form.first("MessageSid")[:64], form.first("MessageStatus")[:32]
-            error_code = form.first("ErrorCode")[:16]
+            sid, state, error_code = form.first("MessageSid"), form.first("MessageStatus"), form.first("ErrorCode")
+            if not MESSAGE_SID.fullmatch(sid) or not STATUS.fullmatch(state) or not ERROR_CODE.fullmatch(error_code):
+                return response.text("bad status callback", status=400)
+            try:
+                await self.record_status(sid, state, error_code)
+            except Exception as error:  # not recorded: Twilio retries the callback
+                logger.error("whatsapp: could not record a status (%s)", type(error).__name__)
+                return response.text("unavailable", status=503)
             # Ids and codes only: the status callback also carries the phone number.
             logger.info("whatsapp: message %s is %s%s", sid, state, f" (error {error_code})" if error_code else "")
             return response.text(EMPTY_TWIML, content_type="text/xml")
@@ -192,6 +202,14 @@ class WhatsAppInput(InboxChannel):
             return None
         return form if valid else None
 
+    async def record_status(self, sid: str, state: str, error_code: str) -> None:
+        def unit_of_work() -> None:
+            with session_scope(self.engine) as session:
+                record_delivery_status(session, channel=self.provider, message_id=sid, status=state,
+                                       error_code=error_code, now=self.clock())
+
+        await asyncio.to_thread(unit_of_work)
+
     # --- processing --------------------------------------------------------------------
     async def prepare(self, message: ClaimedMessage) -> Prepared:
         payload = message.payload
@@ -213,7 +231,7 @@ class WhatsAppInput(InboxChannel):
             return "outside_24h_window"  # a free-form message would need a template
         return None
 
-    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]],
                keep_options: bool = False) -> list[TwilioSend]:
         sends: list[TwilioSend] = []
         offered: list[Option] = []
@@ -225,11 +243,11 @@ class WhatsAppInput(InboxChannel):
                 offered = options
                 text = f"{text}\n\n{numbered(options)}" if text else numbered(options)
             if reply.get("image"):
-                sends.append(self._send(message.sender_id, handle, {"MediaUrl": str(reply["image"])}))
+                sends.append(self._send(sender_id, handle, {"MediaUrl": str(reply["image"])}))
             for part in split_text(text, WHATSAPP_LIMIT):
-                sends.append(self._send(message.sender_id, handle, {"Body": part}))
+                sends.append(self._send(sender_id, handle, {"Body": part}))
         if not keep_options:
-            self.options.offer(message.sender_id, offered)
+            self.options.offer(sender_id, offered)
         return sends
 
     def _send(self, sender_id: str, handle: Handle, content: dict[str, str]) -> TwilioSend:
@@ -238,7 +256,7 @@ class WhatsAppInput(InboxChannel):
             form["StatusCallback"] = f"{self.config.public_base_url}/webhooks/whatsapp/status"
         return TwilioSend(sender_id=sender_id, form=form)
 
-    async def send(self, outbound: TwilioSend) -> None:
+    async def send(self, outbound: TwilioSend) -> str | None:
         url = f"{self.config.api_base_url}/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
         try:
             answer = await self.http().post(url, data=outbound.form,
@@ -246,12 +264,13 @@ class WhatsAppInput(InboxChannel):
         except Exception as error:
             raise ProcessingFailed(f"twilio_{type(error).__name__}") from error
         if answer.status_code in (200, 201):
-            return
+            return None
         if answer.status_code == 429 or answer.status_code >= 500:
             raise ProcessingFailed(f"twilio_http_{answer.status_code}")
         # Refused for good (bad number, outside the window...): retrying cannot help.
-        code = _twilio_error_code(answer)
-        await self.refuse(outbound.sender_id, f"twilio_{code}")
+        reason = f"twilio_{_twilio_error_code(answer)}"
+        await self.refuse(outbound.sender_id, reason)
+        return reason
 
 
 def _twilio_error_code(answer: Any) -> str:

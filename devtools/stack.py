@@ -108,17 +108,40 @@ class Stack:
 
     def start(self, timeout_s: float = 180) -> None:
         self.prepare_database()
-        actions = self._spawn("actions", [
+        actions = self.spawn_actions()
+        rasa = self.spawn_rasa()
+        wait_http(f"{self.actions_url}/health", timeout_s, actions)
+        wait_http(f"{self.rasa_url}/", timeout_s, rasa)
+
+    def spawn_actions(self) -> subprocess.Popen[bytes]:
+        return self._spawn("actions", [
             sys.executable, "-m", "bot.serve", "--actions", "bot.actions",
             "--port", str(self.actions_port),
         ])
-        rasa = self._spawn("rasa", [
+
+    def spawn_rasa(self, name: str = "rasa", port: int | None = None) -> subprocess.Popen[bytes]:
+        """A Rasa server (another one, sharing the stores, when `name` and `port` differ)."""
+        return self._spawn(name, [
             str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
-            "--interface", "127.0.0.1", "--port", str(self.rasa_port),
+            "--interface", "127.0.0.1", "--port", str(port or self.rasa_port),
             "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
         ])
-        wait_http(f"{self.actions_url}/health", timeout_s, actions)
-        wait_http(f"{self.rasa_url}/", timeout_s, rasa)
+
+    def stop_process(self, name: str) -> None:
+        """Stop one process of the stack (tests of an outage), and forget it."""
+        proc = self.processes.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def stop(self) -> None:
         for proc in self.processes.values():
