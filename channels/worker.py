@@ -152,7 +152,8 @@ class InboxWorker:
             status = await asyncio.to_thread(self._fail, message, code, delay)
             if status == "failed":
                 handler.forget(message)
-            if message.sender_id not in self._troubled:
+            # Once per message (attempts is shared by every process), and once per sender here.
+            if message.attempts == 0 and message.sender_id not in self._troubled:
                 self._troubled.add(message.sender_id)
                 try:
                     await handler.on_first_failure(message)
