@@ -108,6 +108,10 @@ class Person(Base):
     # WhatsApp lets a business write freely only within 24 hours of the person's last message.
     last_inbound_at: Mapped[datetime | None] = Column(UtcDateTime)
     erased_at: Mapped[datetime | None] = Column(UtcDateTime)
+    # The buttons last offered on WhatsApp/Telegram ({title, payload, token}), so that "2" or
+    # a Telegram button press is understood by whichever server process receives it.
+    offered_buttons: Mapped[list[dict[str, str]] | None] = Column(JSON)
+    offered_at: Mapped[datetime | None] = Column(UtcDateTime)
 
     consents: Mapped[list[ConsentRecord]] = relationship("ConsentRecord", order_by="ConsentRecord.given_at")
 

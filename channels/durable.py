@@ -26,11 +26,19 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from casework.db import make_engine, session_scope
-from casework.handles import Handle, handle_for, record_refused_send, remember_handle
+from casework.handles import (
+    Handle,
+    handle_for,
+    offer_buttons,
+    offered_buttons,
+    record_refused_send,
+    remember_handle,
+)
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
 from channels.config import CaseStore
-from channels.inbound import ButtonOffers, button_payloads, inbound_text
+from channels.inbound import inbound_text
+from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
 from channels.worker import ClaimedMessage, InboxWorker, ProcessingFailed, utc_now
 
@@ -69,6 +77,15 @@ class Prepared:
     text: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     direct_replies: list[dict[str, Any]] | None = None
+    trusted: bool = False  # chosen by the server (a button, /start): slash syntax allowed
+
+
+@dataclass
+class Rendered:
+    """The provider calls for some replies, and the buttons they offer (None: offer nothing new)."""
+
+    sends: list[Any]
+    buttons: list[Option] | None = None
 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -85,7 +102,6 @@ class InboxChannel(InputChannel, ABC):
     ) -> None:
         self.config = config
         self.clock = clock
-        self.offers = ButtonOffers()
         self._engine = engine
         self._cipher = cipher
         self._worker = worker
@@ -192,7 +208,9 @@ class InboxChannel(InputChannel, ABC):
             if refusal:
                 await self.refuse(message.sender_id, refusal)
                 return
-            self._pending[message.id] = (self.render(message.sender_id, handle, replies), 0)
+            rendered = self.render(message.sender_id, handle, replies)
+            await self.remember_buttons(message.sender_id, rendered.buttons)
+            self._pending[message.id] = (rendered.sends, 0)
         sends, done = self._pending[message.id]
         for index in range(done, len(sends)):
             await self.send(sends[index])
@@ -208,7 +226,8 @@ class InboxChannel(InputChannel, ABC):
             raise ProcessingFailed("channel_not_started")
         await self.check_actions()
         collector = CollectingOutputChannel()
-        text = inbound_text(prepared.text, message.sender_id, self.offers)
+        # Typed text never keeps slash syntax; only what the server chose for the person does.
+        text = prepared.text if prepared.trusted else inbound_text(prepared.text, message.sender_id, None)
         user_message = UserMessage(text, collector, message.sender_id, input_channel=self.name(),
                                    metadata=prepared.metadata, message_id=f"{self.provider}-{message.id}")
         try:
@@ -218,7 +237,6 @@ class InboxChannel(InputChannel, ABC):
         if not collector.messages:
             # Rasa handled it (the tracker holds the turn): asking again would repeat the turn.
             logger.warning("%s: Rasa had no reply for message %s", self.provider, message.id)
-        self.offers.offer(message.sender_id, button_payloads(collector.messages))
         return list(collector.messages)
 
     async def check_actions(self) -> None:
@@ -236,7 +254,7 @@ class InboxChannel(InputChannel, ABC):
         if handle is None or self.refusal(handle):
             return
         text = channel_text("utter_channel_trouble", message.payload.get("language_hint") or handle.language)
-        for outbound in self.render(message.sender_id, handle, [{"text": text}], keep_options=True):
+        for outbound in self.render(message.sender_id, handle, [{"text": text}]).sends:
             await self.send(outbound)
 
     def forget(self, message: ClaimedMessage) -> None:
@@ -248,6 +266,25 @@ class InboxChannel(InputChannel, ABC):
                 return handle_for(session, sender_id=sender_id, cipher=self.cipher)
 
         return await asyncio.to_thread(read)
+
+    async def remember_buttons(self, sender_id: str, buttons: list[Option] | None) -> None:
+        if buttons is None:
+            return
+
+        def write() -> None:
+            with session_scope(self.engine) as session:
+                offer_buttons(session, sender_id=sender_id, buttons=[b.as_dict() for b in buttons], now=self.clock())
+
+        await asyncio.to_thread(write)
+
+    async def offered(self, sender_id: str) -> list[Option]:
+        """The buttons last offered to the person, while they are fresh (any process offered them)."""
+        def read() -> list[dict[str, str]]:
+            with session_scope(self.engine) as session:
+                return offered_buttons(session, sender_id=sender_id,
+                                       since=self.clock() - timedelta(hours=TTL_HOURS))
+
+        return [Option.from_dict(button) for button in await asyncio.to_thread(read)]
 
     async def refuse(self, sender_id: str, reason: str) -> None:
         logger.warning("%s: reply to %s not sent: %s", self.provider, sender_id, reason)
@@ -274,7 +311,9 @@ class InboxChannel(InputChannel, ABC):
         if refusal:
             await self.refuse(sender_id, refusal)
             raise DeliveryRefused(self.provider, refusal)
-        for outbound in self.render(sender_id, handle, replies):
+        rendered = self.render(sender_id, handle, replies)
+        await self.remember_buttons(sender_id, rendered.buttons)
+        for outbound in rendered.sends:
             refused = await self.send(outbound)
             if refused:
                 raise DeliveryRefused(self.provider, refused)
@@ -289,9 +328,8 @@ class InboxChannel(InputChannel, ABC):
         return None
 
     @abstractmethod
-    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]],
-               keep_options: bool = False) -> list[Any]:
-        """The provider's outbound calls for Rasa's replies."""
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]]) -> Rendered:
+        """The provider's outbound calls for Rasa's replies, and the buttons they offer."""
 
     @abstractmethod
     async def send(self, outbound: Any) -> str | None:

@@ -24,9 +24,9 @@ from twilio.request_validator import RequestValidator
 from casework.db import session_scope
 from casework.handles import Handle, record_delivery_status
 from channels.config import WhatsAppConfig, whatsapp_config
-from channels.durable import InboxChannel, OnNewMessage, Prepared, within
+from channels.durable import InboxChannel, OnNewMessage, Prepared, Rendered, within
 from channels.language import language_from_phone
-from channels.options import NumberedOptions, Option, numbered
+from channels.options import Option, choose, numbered, options_of
 from channels.splitting import WHATSAPP_LIMIT, split_text
 from channels.worker import ClaimedMessage, ProcessingFailed
 
@@ -119,7 +119,6 @@ class WhatsAppInput(InboxChannel):
     def __init__(self, config: WhatsAppConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.config: WhatsAppConfig = config
-        self.options = NumberedOptions()
         self._warned_no_public_url = False
 
     @classmethod
@@ -220,10 +219,10 @@ class WhatsAppInput(InboxChannel):
             metadata["media"] = payload["media"]
             return Prepared(text="", metadata=metadata)
         text = str(payload.get("text") or "")
-        chosen = self.options.choose(message.sender_id, text)
+        chosen = choose(await self.offered(message.sender_id), text)
         if chosen is not None:
             metadata["button"] = True
-            text = chosen
+            return Prepared(text=chosen, metadata=metadata, trusted=True)
         return Prepared(text=text, metadata=metadata)
 
     def refusal(self, handle: Handle) -> str | None:
@@ -231,14 +230,14 @@ class WhatsAppInput(InboxChannel):
             return "outside_24h_window"  # a free-form message would need a template
         return None
 
-    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]],
-               keep_options: bool = False) -> list[TwilioSend]:
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]]) -> Rendered:
+        """Twilio calls for the replies; numbers are the options of the last reply with buttons
+        (none: a "2" means nothing any more)."""
         sends: list[TwilioSend] = []
         offered: list[Option] = []
         for reply in replies:
             text = str(reply.get("text") or "")
-            options = [Option(str(b.get("title") or b.get("payload")), str(b.get("payload") or b.get("title")))
-                       for b in reply.get("buttons") or [] if b.get("payload") or b.get("title")]
+            options = options_of(reply)
             if options:
                 offered = options
                 text = f"{text}\n\n{numbered(options)}" if text else numbered(options)
@@ -246,9 +245,7 @@ class WhatsAppInput(InboxChannel):
                 sends.append(self._send(sender_id, handle, {"MediaUrl": str(reply["image"])}))
             for part in split_text(text, WHATSAPP_LIMIT):
                 sends.append(self._send(sender_id, handle, {"Body": part}))
-        if not keep_options:
-            self.options.offer(sender_id, offered)
-        return sends
+        return Rendered(sends, offered)
 
     def _send(self, sender_id: str, handle: Handle, content: dict[str, str]) -> TwilioSend:
         form = {"From": self.config.from_address, "To": f"whatsapp:{handle.handle}", **content}

@@ -50,8 +50,8 @@ def test_the_unit_of_work_commits_on_success_and_rolls_back_on_error(database: D
 
 def test_upgrade_reports_the_revision_and_is_repeatable(empty_database_url: str) -> None:
     assert current_revision(empty_database_url) is None
-    assert upgrade(empty_database_url) == "0001"
-    assert upgrade(empty_database_url) == "0001"
+    assert upgrade(empty_database_url) == "0005"
+    assert upgrade(empty_database_url) == "0005"
     engine = make_engine(empty_database_url)
     try:
         with session_scope(engine) as session:
@@ -68,8 +68,8 @@ def test_make_db_upgrade_migrates_the_configured_database(
     load_settings.cache_clear()
     try:
         assert db.main(["upgrade"]) == 0
-        assert "at revision 0001" in capsys.readouterr().out
-        assert current_revision(url) == "0001"
+        assert "at revision 0005" in capsys.readouterr().out
+        assert current_revision(url) == "0005"
         assert db.main(["sideways"]) == 2
     finally:
         load_settings.cache_clear()

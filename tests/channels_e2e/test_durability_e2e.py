@@ -13,6 +13,7 @@ from tests.channels_e2e.conftest import (
     ChannelStack,
     new_chat,
     new_phone,
+    telegram_callback,
     telegram_message,
     whatsapp_message,
 )
@@ -62,6 +63,21 @@ def test_a_retry_delivered_to_two_rasa_processes_at_once_gets_one_reply(
         channels.post_telegram(telegram_message(chat, "muchas gracias"))
         assert len(channels.wait_telegram(chat, 2)) == 2
         assert user_texts(channels, channels.sender_id("telegram", str(chat))) == ["gracias", "muchas gracias"]
+
+
+def test_a_button_offered_by_one_process_is_understood_by_the_other(channels: ChannelStack, replica: str) -> None:
+    phone, chat = new_phone(), new_chat()
+    channels.post_whatsapp(whatsapp_message(phone, "hola"))
+    channels.wait_whatsapp(phone, 2)
+    channels.post_whatsapp(whatsapp_message(phone, "2"), base_url=replica)
+    channels.wait_whatsapp(phone, 3)
+    assert user_texts(channels, channels.sender_id("whatsapp", phone))[-1] == "/ask_eligibility"
+    channels.post_telegram(telegram_message(chat, "hola"))
+    _, menu = channels.wait_telegram(chat, 2)
+    token = menu["reply_markup"]["inline_keyboard"][2][0]["callback_data"]
+    channels.post_telegram(telegram_callback(chat, token), base_url=replica)
+    channels.wait_telegram(chat, 3)
+    assert user_texts(channels, channels.sender_id("telegram", str(chat)))[-1] == "/ask_qualification_recognition"
 
 
 def test_with_the_action_server_down_the_message_waits_and_is_answered_once(
