@@ -341,6 +341,7 @@ async def test_another_process_understands_the_numbered_options(kit: WhatsAppKit
         {"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]}]
     await kit.post(inbound("hola", sid="SM" + "1" * 32))
     await kit.settle()
+    await kit.channel.worker.stop()  # the first process stops polling: the other one must answer
     other_bot = BotDouble()
     worker = InboxWorker(kit.store.engine, kit.store.cipher, clock=kit.clock, poll_s=0.05)
     other = WhatsAppInput(config(kit.store, twilio_api), engine=kit.store.engine, cipher=kit.store.cipher,
@@ -406,3 +407,12 @@ async def test_status_callbacks_are_recorded_by_message_id(kit: WhatsAppKit) -> 
     assert (event["actor"], event["action"]) == ("whatsapp", "delivery_status")
     assert PHONE not in str(event["details"])
     assert "read" in str(event["details"])
+
+
+async def test_a_message_that_cannot_be_stored_is_not_acknowledged(kit: WhatsAppKit) -> None:
+    with kit.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE inbox_messages RENAME TO inbox_away")  # the database fails
+    answer = await kit.post(inbound("hola"))
+    assert answer.status_code == 503  # Twilio retries later
+    assert "hola" not in answer.text
+    assert kit.store.count("inbox_away") == 0
