@@ -115,12 +115,12 @@ def test_the_same_message_sid_twice_gets_one_reply(channels: ChannelStack) -> No
 
 def test_the_sender_id_is_pseudonymous_and_the_phone_stored_encrypted_only(channels: ChannelStack) -> None:
     phone = new_phone("+51")
-    channels.post_whatsapp(whatsapp_message(phone, "gracias"))
+    channels.post_whatsapp(whatsapp_message(phone, "gracias, de verdad, Rosalinda"))
     channels.wait_whatsapp(phone, 1)
     sender = channels.sender_id("whatsapp", phone)
     tracker = channels.tracker(sender)
     assert tracker["sender_id"] == sender
-    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["gracias"]
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["gracias, de verdad, Rosalinda"]
     digits = phone.lstrip("+")
     assert digits not in channels.tracker_store_dump()
     [person] = channels.rows("SELECT channel, handle_encrypted FROM persons WHERE sender_id = :s", s=sender)
@@ -128,8 +128,9 @@ def test_the_sender_id_is_pseudonymous_and_the_phone_stored_encrypted_only(chann
     assert digits not in person["handle_encrypted"]
     assert channels.cipher().decrypt_text(person["handle_encrypted"]) == phone
     [stored] = channels.rows("SELECT sender_id, payload_encrypted FROM inbox_messages WHERE sender_id = :s", s=sender)
-    assert "gracias" not in stored["payload_encrypted"]
+    assert "Rosalinda" not in stored["payload_encrypted"]
     assert digits not in logs(channels)
+    assert "Rosalinda" not in logs(channels)
 
 
 MEDIA = {
