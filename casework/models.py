@@ -270,3 +270,7 @@ class InboxMessage(Base):
     claimed_until: Mapped[datetime | None] = Column(UtcDateTime)
     processed_at: Mapped[datetime | None] = Column(UtcDateTime)
     last_error: Mapped[str | None] = Column(String(500))
+    # The channel's rendered replies (encrypted: they carry the handle) and how many went out,
+    # so that a retry in any process sends the rest without asking Rasa again.
+    replies_encrypted: Mapped[str | None] = Column(Text)
+    replies_sent: Mapped[int | None] = Column(Integer)

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -108,7 +108,6 @@ class InboxChannel(InputChannel, ABC):
         self._http: httpx.AsyncClient | None = None
         self._on_new_message: OnNewMessage | None = None
         self.actions_health_url: str | None = None
-        self._pending: dict[int, tuple[list[Any], int]] = {}  # message id -> (rendered sends, sent)
 
     # --- wiring --------------------------------------------------------------------
     @property
@@ -195,7 +194,7 @@ class InboxChannel(InputChannel, ABC):
 
     # --- worker side (MessageHandler) ------------------------------------------------
     async def process(self, message: ClaimedMessage) -> None:
-        if message.id not in self._pending:
+        if message.replies is None:
             prepared = await self.prepare(message)
             replies = prepared.direct_replies
             if replies is None:
@@ -210,11 +209,15 @@ class InboxChannel(InputChannel, ABC):
                 return
             rendered = self.render(message.sender_id, handle, replies)
             await self.remember_buttons(message.sender_id, rendered.buttons)
-            self._pending[message.id] = (rendered.sends, 0)
-        sends, done = self._pending[message.id]
+            sends, done = rendered.sends, 0
+            # Kept before the first send: a retry (here or in another process) sends the
+            # rest without asking Rasa again, and nothing twice.
+            await self.worker.keep_replies(message, [asdict(outbound) for outbound in sends])
+        else:
+            sends, done = [self.outbound(kept) for kept in message.replies], message.replies_sent
         for index in range(done, len(sends)):
             await self.send(sends[index])
-            self._pending[message.id] = (sends, index + 1)
+            await self.worker.mark_sent(message, index + 1)
 
     async def ask_rasa(self, message: ClaimedMessage, prepared: Prepared) -> list[dict[str, Any]]:
         """Rasa's replies to the message; ProcessingFailed (retry later) when it cannot answer.
@@ -258,7 +261,7 @@ class InboxChannel(InputChannel, ABC):
             await self.send(outbound)
 
     def forget(self, message: ClaimedMessage) -> None:
-        self._pending.pop(message.id, None)
+        """Nothing kept in memory: the inbox row holds what a retry needs."""
 
     async def handle_of(self, sender_id: str) -> Handle | None:
         def read() -> Handle | None:
@@ -330,6 +333,10 @@ class InboxChannel(InputChannel, ABC):
     @abstractmethod
     def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]]) -> Rendered:
         """The provider's outbound calls for Rasa's replies, and the buttons they offer."""
+
+    @abstractmethod
+    def outbound(self, kept: dict[str, Any]) -> Any:
+        """An outbound call back from its kept form (`dataclasses.asdict`)."""
 
     @abstractmethod
     async def send(self, outbound: Any) -> str | None:

@@ -234,6 +234,9 @@ class TelegramInput(InboxChannel):
                 sends.append(TelegramSend("sendMessage", body, handle.handle, sender_id))
         return Rendered(sends, offered or None)
 
+    def outbound(self, kept: dict[str, Any]) -> TelegramSend:
+        return TelegramSend(**kept)
+
     async def send(self, outbound: TelegramSend) -> str | None:
         for _ in range(SEND_ATTEMPTS):
             await self.limiter.wait(outbound.chat)

@@ -253,6 +253,9 @@ class WhatsAppInput(InboxChannel):
             form["StatusCallback"] = f"{self.config.public_base_url}/webhooks/whatsapp/status"
         return TwilioSend(sender_id=sender_id, form=form)
 
+    def outbound(self, kept: dict[str, Any]) -> TwilioSend:
+        return TwilioSend(**kept)
+
     async def send(self, outbound: TwilioSend) -> str | None:
         url = f"{self.config.api_base_url}/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
         try:

@@ -416,3 +416,33 @@ async def test_a_message_that_cannot_be_stored_is_not_acknowledged(kit: WhatsApp
     assert answer.status_code == 503  # Twilio retries later
     assert "hola" not in answer.text
     assert kit.store.count("inbox_away") == 0
+
+
+async def test_a_retry_in_another_process_sends_the_rest_without_asking_rasa_again(
+    kit: WhatsAppKit, twilio_api: FakeTwilio,
+) -> None:
+    kit.bot.reply = lambda m: [{"text": "uno"}, {"text": "dos"}, {"text": "tres"}]
+    kit.api.fail_next = [(201, {"sid": "SM1"}), (503, {"code": 20500})]  # "dos" hits an outage
+    await kit.post(inbound())
+    await kit.settle()
+    await kit.channel.worker.stop()  # this process goes away
+    row = kit.store.rows("SELECT status, replies_sent, replies_encrypted FROM inbox_messages")[0]
+    assert (row["status"], row["replies_sent"]) == ("pending", 1)
+    assert PHONE not in row["replies_encrypted"]
+    other_bot = BotDouble()
+    worker = InboxWorker(kit.store.engine, kit.store.cipher, clock=kit.clock, poll_s=0.05)
+    other = WhatsAppInput(config(kit.store, twilio_api), engine=kit.store.engine, cipher=kit.store.cipher,
+                          worker=worker, clock=kit.clock)
+    _, client = await serve(other, other_bot)
+    try:
+        kit.clock.advance(seconds=20)
+        await worker.drain()
+        assert other_bot.received == []  # Rasa was not asked again
+        calls = [(r.form["Body"][:10], r.status) for r in kit.api.requests]
+        assert calls == [("uno", 201), ("dos", 503), ("Estamos te", 201), ("dos", 201), ("tres", 201)]
+        done = kit.store.rows("SELECT status, replies_encrypted FROM inbox_messages")[0]
+        assert done == {"status": "done", "replies_encrypted": None}
+    finally:
+        await worker.stop()
+        await client.aclose()
+        await other.close()
