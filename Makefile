@@ -9,7 +9,7 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: setup run chat db-upgrade purge dead-letters test unit check-knowledge validate train lint bench bench-nlu bench-serving deploy-check clean
+.PHONY: setup run chat simulate telegram-webhook db-upgrade purge dead-letters test unit check-knowledge validate train lint bench bench-nlu bench-serving deploy-check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,15 @@ run: setup
 
 chat: setup
 	@$(PY) -m devtools.chat
+
+# Chat as a WhatsApp or Telegram user against local fake providers (no accounts needed).
+simulate: setup
+	@$(PY) -m devtools.simulate $(ARGS)
+
+# Register the Telegram webhook with its secret token: make telegram-webhook URL=https://<public>/webhooks/telegram/webhook
+telegram-webhook: setup
+	@test -n "$(URL)" || { echo "usage: make telegram-webhook URL=https://<public>/webhooks/telegram/webhook"; exit 2; }
+	@$(PY) -m channels.telegram_webhook --url "$(URL)" $(ARGS)
 
 db-upgrade: setup
 	@$(PY) -m casework.db upgrade

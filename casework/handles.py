@@ -70,5 +70,31 @@ def record_refused_send(session: Session, *, sender_id: str, channel: str, reaso
                  details={"sender_id": sender_id, "reason": reason})
 
 
+def offer_buttons(session: Session, *, sender_id: str, buttons: list[dict[str, str]], now: datetime) -> None:
+    """Remember the buttons just offered to `sender_id` (replacing the earlier ones)."""
+    person = _person(session, sender_id)
+    if person is None:
+        return
+    person.offered_buttons = [dict(button) for button in buttons]
+    person.offered_at = now
+    session.flush()
+
+
+def offered_buttons(session: Session, *, sender_id: str, since: datetime) -> list[dict[str, str]]:
+    """The buttons last offered to `sender_id`, if offered at or after `since`."""
+    person = _person(session, sender_id)
+    if person is None or person.offered_at is None or person.offered_at < since:
+        return []
+    return [dict(button) for button in person.offered_buttons or []]
+
+
+def record_delivery_status(
+    session: Session, *, channel: str, message_id: str, status: str, error_code: str | None, now: datetime,
+) -> None:
+    """What the provider reported about a message we sent (queued, sent, delivered, read, failed)."""
+    audit.record(session, actor=channel, action="delivery_status", now=now,
+                 details={"message_id": message_id, "status": status, "error_code": error_code or None})
+
+
 def _person(session: Session, sender_id: str) -> Person | None:
     return session.execute(select(Person).where(Person.sender_id == sender_id)).scalar_one_or_none()

@@ -112,10 +112,43 @@ def _earlier_unfinished() -> Any:
 
 
 def mark_done(session: Session, *, message_id: int, worker: str, now: datetime) -> bool:
-    """Finish a claimed message; False when this worker no longer holds it."""
+    """Finish a claimed message (its rendered replies are dropped); False when this worker
+    no longer holds it."""
     return _finish(session, message_id=message_id, worker=worker, values={
         "status": "done", "processed_at": now, "claimed_by": None, "claimed_until": None, "last_error": None,
+        "replies_encrypted": None,
     })
+
+
+def keep_replies(
+    session: Session, *, message_id: int, worker: str, replies: list[Any], cipher: FieldCipher,
+) -> bool:
+    """Keep the replies rendered for a claimed message before sending them (none sent yet),
+    so that a retry by any worker sends them without asking Rasa again."""
+    return _update_held(session, message_id=message_id, worker=worker, values={
+        "replies_encrypted": cipher.encrypt_json({"replies": replies}), "replies_sent": 0,
+    })
+
+
+def mark_replies_sent(session: Session, *, message_id: int, worker: str, count: int) -> bool:
+    """The first `count` kept replies went out."""
+    return _update_held(session, message_id=message_id, worker=worker, values={"replies_sent": count})
+
+
+def kept_replies(message: InboxMessage, cipher: FieldCipher) -> tuple[list[Any] | None, int]:
+    """The kept replies of a message (None: not rendered yet) and how many were sent."""
+    if message.replies_encrypted is None:
+        return None, 0
+    return list(cipher.decrypt_json(message.replies_encrypted)["replies"]), int(message.replies_sent or 0)
+
+
+def _update_held(session: Session, *, message_id: int, worker: str, values: dict[str, Any]) -> bool:
+    return session.execute(
+        update(InboxMessage)
+        .where(InboxMessage.id == message_id, InboxMessage.status == "processing", InboxMessage.claimed_by == worker)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
 
 
 def mark_failed(

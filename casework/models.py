@@ -110,6 +110,10 @@ class Person(Base):
     # WhatsApp lets a business write freely only within 24 hours of the person's last message.
     last_inbound_at: Mapped[datetime | None] = Column(UtcDateTime)
     erased_at: Mapped[datetime | None] = Column(UtcDateTime)
+    # The buttons last offered on WhatsApp/Telegram ({title, payload, token}), so that "2" or
+    # a Telegram button press is understood by whichever server process receives it.
+    offered_buttons: Mapped[list[dict[str, str]] | None] = Column(JSON)
+    offered_at: Mapped[datetime | None] = Column(UtcDateTime)
 
     consents: Mapped[list[ConsentRecord]] = relationship("ConsentRecord", order_by="ConsentRecord.given_at")
 
@@ -268,6 +272,10 @@ class InboxMessage(Base):
     claimed_until: Mapped[datetime | None] = Column(UtcDateTime)
     processed_at: Mapped[datetime | None] = Column(UtcDateTime)
     last_error: Mapped[str | None] = Column(String(500))
+    # The channel's rendered replies (encrypted: they carry the handle) and how many went out,
+    # so that a retry in any process sends the rest without asking Rasa again.
+    replies_encrypted: Mapped[str | None] = Column(Text)
+    replies_sent: Mapped[int | None] = Column(Integer)
 
 
 class ErasureRequest(Base):

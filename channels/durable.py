@@ -14,29 +14,38 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import httpx
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from casework.db import make_engine, session_scope
-from casework.handles import Handle, handle_for, record_refused_send, remember_handle
+from casework.handles import (
+    Handle,
+    handle_for,
+    offer_buttons,
+    offered_buttons,
+    record_refused_send,
+    remember_handle,
+)
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
 from channels.config import CaseStore
-from channels.inbound import ButtonOffers, button_payloads, inbound_text
+from channels.inbound import inbound_text
+from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
 from channels.worker import ClaimedMessage, InboxWorker, ProcessingFailed, utc_now
 
 logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_S = 15.0
+HEALTH_TIMEOUT_S = 5.0
 _announced_off: set[str] = set()
 _workers: dict[str, InboxWorker] = {}
 
@@ -68,6 +77,15 @@ class Prepared:
     text: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     direct_replies: list[dict[str, Any]] | None = None
+    trusted: bool = False  # chosen by the server (a button, /start): slash syntax allowed
+
+
+@dataclass
+class Rendered:
+    """The provider calls for some replies, and the buttons they offer (None: offer nothing new)."""
+
+    sends: list[Any]
+    buttons: list[Option] | None = None
 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -84,13 +102,12 @@ class InboxChannel(InputChannel, ABC):
     ) -> None:
         self.config = config
         self.clock = clock
-        self.offers = ButtonOffers()
         self._engine = engine
         self._cipher = cipher
         self._worker = worker
         self._http: httpx.AsyncClient | None = None
         self._on_new_message: OnNewMessage | None = None
-        self._pending: dict[int, tuple[list[Any], int]] = {}  # message id -> (rendered sends, sent)
+        self.actions_health_url: str | None = None
 
     # --- wiring --------------------------------------------------------------------
     @property
@@ -136,6 +153,7 @@ class InboxChannel(InputChannel, ABC):
 
         @hook.listener("after_server_start")
         async def resume(app: Any, loop: Any) -> None:
+            self.actions_health_url = actions_health_url(app)
             self.worker.kick()  # messages stored before a restart
 
         @hook.route("/", methods=["GET"])
@@ -176,7 +194,7 @@ class InboxChannel(InputChannel, ABC):
 
     # --- worker side (MessageHandler) ------------------------------------------------
     async def process(self, message: ClaimedMessage) -> None:
-        if message.id not in self._pending:
+        if message.replies is None:
             prepared = await self.prepare(message)
             replies = prepared.direct_replies
             if replies is None:
@@ -189,38 +207,61 @@ class InboxChannel(InputChannel, ABC):
             if refusal:
                 await self.refuse(message.sender_id, refusal)
                 return
-            self._pending[message.id] = (self.render(message, handle, replies), 0)
-        sends, done = self._pending[message.id]
+            rendered = self.render(message.sender_id, handle, replies)
+            await self.remember_buttons(message.sender_id, rendered.buttons)
+            sends, done = rendered.sends, 0
+            # Kept before the first send: a retry (here or in another process) sends the
+            # rest without asking Rasa again, and nothing twice.
+            await self.worker.keep_replies(message, [asdict(outbound) for outbound in sends])
+        else:
+            sends, done = [self.outbound(kept) for kept in message.replies], message.replies_sent
         for index in range(done, len(sends)):
             await self.send(sends[index])
-            self._pending[message.id] = (sends, index + 1)
+            await self.worker.mark_sent(message, index + 1)
 
     async def ask_rasa(self, message: ClaimedMessage, prepared: Prepared) -> list[dict[str, Any]]:
+        """Rasa's replies to the message; ProcessingFailed (retry later) when it cannot answer.
+
+        The action server is asked first: Rasa itself carries on when a custom action
+        fails and would answer half a conversation turn, which a retry could not undo.
+        """
         if self._on_new_message is None:
             raise ProcessingFailed("channel_not_started")
+        await self.check_actions()
         collector = CollectingOutputChannel()
-        text = inbound_text(prepared.text, message.sender_id, self.offers)
+        # Typed text never keeps slash syntax; only what the server chose for the person does.
+        text = prepared.text if prepared.trusted else inbound_text(prepared.text, message.sender_id, None)
         user_message = UserMessage(text, collector, message.sender_id, input_channel=self.name(),
                                    metadata=prepared.metadata, message_id=f"{self.provider}-{message.id}")
         try:
             await self._on_new_message(user_message)
-        except Exception as error:
+        except Exception as error:  # the tracker was not saved: asking again is safe
             raise ProcessingFailed(f"rasa_{type(error).__name__}") from error
         if not collector.messages:
-            raise ProcessingFailed("rasa_no_reply")
-        self.offers.offer(message.sender_id, button_payloads(collector.messages))
+            # Rasa handled it (the tracker holds the turn): asking again would repeat the turn.
+            logger.warning("%s: Rasa had no reply for message %s", self.provider, message.id)
         return list(collector.messages)
+
+    async def check_actions(self) -> None:
+        if not self.actions_health_url:
+            return
+        try:
+            answer = await self.http().get(self.actions_health_url, timeout=HEALTH_TIMEOUT_S)
+        except httpx.HTTPError as error:
+            raise ProcessingFailed(f"actions_{type(error).__name__}") from error
+        if answer.status_code != 200:
+            raise ProcessingFailed(f"actions_http_{answer.status_code}")
 
     async def on_first_failure(self, message: ClaimedMessage) -> None:
         handle = await self.handle_of(message.sender_id)
         if handle is None or self.refusal(handle):
             return
         text = channel_text("utter_channel_trouble", message.payload.get("language_hint") or handle.language)
-        for outbound in self.render(message, handle, [{"text": text}], keep_options=True):
+        for outbound in self.render(message.sender_id, handle, [{"text": text}]).sends:
             await self.send(outbound)
 
     def forget(self, message: ClaimedMessage) -> None:
-        self._pending.pop(message.id, None)
+        """Nothing kept in memory: the inbox row holds what a retry needs."""
 
     async def handle_of(self, sender_id: str) -> Handle | None:
         def read() -> Handle | None:
@@ -228,6 +269,25 @@ class InboxChannel(InputChannel, ABC):
                 return handle_for(session, sender_id=sender_id, cipher=self.cipher)
 
         return await asyncio.to_thread(read)
+
+    async def remember_buttons(self, sender_id: str, buttons: list[Option] | None) -> None:
+        if buttons is None:
+            return
+
+        def write() -> None:
+            with session_scope(self.engine) as session:
+                offer_buttons(session, sender_id=sender_id, buttons=[b.as_dict() for b in buttons], now=self.clock())
+
+        await asyncio.to_thread(write)
+
+    async def offered(self, sender_id: str) -> list[Option]:
+        """The buttons last offered to the person, while they are fresh (any process offered them)."""
+        def read() -> list[dict[str, str]]:
+            with session_scope(self.engine) as session:
+                return offered_buttons(session, sender_id=sender_id,
+                                       since=self.clock() - timedelta(hours=TTL_HOURS))
+
+        return [Option.from_dict(button) for button in await asyncio.to_thread(read)]
 
     async def refuse(self, sender_id: str, reason: str) -> None:
         logger.warning("%s: reply to %s not sent: %s", self.provider, sender_id, reason)
@@ -237,6 +297,29 @@ class InboxChannel(InputChannel, ABC):
                 record_refused_send(session, sender_id=sender_id, channel=self.provider, reason=reason, now=self.clock())
 
         await asyncio.to_thread(record)
+
+    # --- sends that do not answer an inbound message (Rasa's HTTP API, staff) ----------
+    def get_output_channel(self) -> OutputChannel | None:
+        """What Rasa's HTTP API uses with `output_channel=latest` (or this channel's name):
+        bot messages appended with `execute_side_effects=true` reach the person here."""
+        return LiveOutput(self) if self.config.on else None
+
+    async def deliver(self, sender_id: str, replies: list[dict[str, Any]]) -> None:
+        """Send `replies` to the person behind `sender_id` now; DeliveryRefused when it may
+        not or cannot be sent (the refusal is recorded), ProcessingFailed on an outage."""
+        handle = await self.handle_of(sender_id)
+        if handle is None:
+            raise DeliveryRefused(self.provider, "unknown_recipient")
+        refusal = self.refusal(handle)
+        if refusal:
+            await self.refuse(sender_id, refusal)
+            raise DeliveryRefused(self.provider, refusal)
+        rendered = self.render(sender_id, handle, replies)
+        await self.remember_buttons(sender_id, rendered.buttons)
+        for outbound in rendered.sends:
+            refused = await self.send(outbound)
+            if refused:
+                raise DeliveryRefused(self.provider, refused)
 
     # --- what each channel provides ------------------------------------------------
     @abstractmethod
@@ -248,13 +331,57 @@ class InboxChannel(InputChannel, ABC):
         return None
 
     @abstractmethod
-    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
-               keep_options: bool = False) -> list[Any]:
-        """The provider's outbound calls for Rasa's replies."""
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]]) -> Rendered:
+        """The provider's outbound calls for Rasa's replies, and the buttons they offer."""
 
     @abstractmethod
-    async def send(self, outbound: Any) -> None:
-        """Send one outbound call to the provider's API."""
+    def outbound(self, kept: dict[str, Any]) -> Any:
+        """An outbound call back from its kept form (`dataclasses.asdict`)."""
+
+    @abstractmethod
+    async def send(self, outbound: Any) -> str | None:
+        """Send one outbound call to the provider's API.
+
+        Raises ProcessingFailed when a retry may help (outage, rate limit); returns the
+        reason code, already recorded, when the provider refused it for good; None when sent.
+        """
+
+
+class DeliveryRefused(Exception):
+    """A reply that was not sent, and why (a code, no personal data)."""
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(f"{provider} send refused: {reason}")
+        self.reason = reason
+
+
+class LiveOutput(OutputChannel):
+    """Rasa's output channel for sends outside an inbound turn: they go straight to the
+    provider (rendered like any reply, same rules: WhatsApp's 24-hour window applies)."""
+
+    def __init__(self, channel: InboxChannel) -> None:
+        self.channel = channel
+
+    def name(self) -> str:  # type: ignore[override]  # Rasa calls it on instances too
+        return self.channel.name()
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        reply = {key: value for key, value in message.items() if key in ("text", "buttons", "image") and value}
+        if reply:
+            await self.channel.deliver(recipient_id, [reply])
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.channel.deliver(recipient_id, [{"text": text}])
+
+
+def actions_health_url(app: Any) -> str | None:
+    """The action server's /health, from the endpoint Rasa was started with (None: no actions)."""
+    endpoint = getattr(getattr(getattr(app, "ctx", None), "agent", None), "action_endpoint", None)
+    url = getattr(endpoint, "url", None)
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return None
+    base = url.rstrip("/")
+    return (base.removesuffix("/webhook") or base) + "/health"
 
 
 def within(last: datetime | None, now: datetime, hours: float) -> bool:

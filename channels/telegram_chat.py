@@ -28,9 +28,9 @@ from telegram import Bot, Message, Update
 
 from casework.handles import Handle
 from channels.config import TelegramConfig, telegram_config
-from channels.durable import InboxChannel, OnNewMessage, Prepared
+from channels.durable import InboxChannel, OnNewMessage, Prepared, Rendered
 from channels.language import language_from_code
-from channels.options import CallbackTokens
+from channels.options import Option, options_of, resolve
 from channels.ratelimit import RateLimiter
 from channels.splitting import TELEGRAM_LIMIT, split_text, utf16_length
 from channels.texts import channel_text
@@ -122,7 +122,6 @@ class TelegramInput(InboxChannel):
     def __init__(self, config: TelegramConfig, *, limiter: RateLimiter | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.config: TelegramConfig = config
-        self.callbacks = CallbackTokens()
         self.limiter = limiter or RateLimiter()
         self._bot: Bot | None = None
 
@@ -187,20 +186,19 @@ class TelegramInput(InboxChannel):
             metadata["language_hint"] = payload["language_hint"]
         if payload.get("kind") == "callback":
             await self.answer_callback(str(payload.get("callback_query_id") or ""))
-            chosen = self.callbacks.resolve(message.sender_id, str(payload.get("token") or ""))
+            chosen = resolve(await self.offered(message.sender_id), str(payload.get("token") or ""))
             if chosen is None:
                 text = channel_text("utter_channel_option_expired", payload.get("language_hint"))
                 return Prepared(direct_replies=[{"text": text}])
             metadata["button"] = True
-            return Prepared(text=chosen, metadata=metadata)
+            return Prepared(text=chosen, metadata=metadata, trusted=True)
         if payload.get("media"):
             metadata["media"] = payload["media"]
             return Prepared(text="", metadata=metadata)
         if payload.get("start"):
             if payload.get("deep_link"):
                 metadata["deep_link"] = payload["deep_link"]
-            self.offers.offer(message.sender_id, [START_INTENT])  # the server's own choice, not typed
-            return Prepared(text=START_INTENT, metadata=metadata)
+            return Prepared(text=START_INTENT, metadata=metadata, trusted=True)  # the server's choice
         return Prepared(text=str(payload.get("text") or ""), metadata=metadata)
 
     async def answer_callback(self, query_id: str) -> None:
@@ -213,30 +211,33 @@ class TelegramInput(InboxChannel):
         except Exception as error:
             logger.info("telegram: answerCallbackQuery failed (%s)", type(error).__name__)
 
-    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
-               keep_options: bool = False) -> list[TelegramSend]:
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]]) -> Rendered:
+        """Bot API calls for the replies; buttons carry fresh opaque tokens. A turn with
+        buttons replaces the offered ones; a turn without keeps the last keyboard usable."""
         sends: list[TelegramSend] = []
+        offered: list[Option] = []
         for reply in replies:
-            buttons = [b for b in reply.get("buttons") or [] if b.get("payload") or b.get("title")]
+            options = options_of(reply, with_tokens=True)
+            offered += options
             if reply.get("image"):
                 sends.append(TelegramSend("sendPhoto", {"chat_id": handle.handle, "photo": str(reply["image"])},
-                                          handle.handle, message.sender_id))
+                                          handle.handle, sender_id))
             parts = split_text(str(reply.get("text") or ""), TELEGRAM_LIMIT, utf16_length)
-            if buttons and not parts:
+            if options and not parts:
                 parts = ["👇"]
             for index, part in enumerate(parts):
                 body: dict[str, Any] = {"chat_id": handle.handle, "text": part}
-                if buttons and index == len(parts) - 1:
+                if options and index == len(parts) - 1:
                     body["reply_markup"] = {"inline_keyboard": [
-                        [{"text": str(b.get("title") or b.get("payload"))[:64],
-                          "callback_data": self.callbacks.issue(message.sender_id,
-                                                                str(b.get("payload") or b.get("title")))}]
-                        for b in buttons
+                        [{"text": option.title[:64], "callback_data": option.token}] for option in options
                     ]}
-                sends.append(TelegramSend("sendMessage", body, handle.handle, message.sender_id))
-        return sends
+                sends.append(TelegramSend("sendMessage", body, handle.handle, sender_id))
+        return Rendered(sends, offered or None)
 
-    async def send(self, outbound: TelegramSend) -> None:
+    def outbound(self, kept: dict[str, Any]) -> TelegramSend:
+        return TelegramSend(**kept)
+
+    async def send(self, outbound: TelegramSend) -> str | None:
         for _ in range(SEND_ATTEMPTS):
             await self.limiter.wait(outbound.chat)
             try:
@@ -244,15 +245,16 @@ class TelegramInput(InboxChannel):
             except Exception as error:
                 raise ProcessingFailed(f"telegram_{type(error).__name__}") from error
             if answer.status_code == 200:
-                return
+                return None
             if answer.status_code == 429:
                 await asyncio.sleep(min(_retry_after(answer), MAX_RETRY_AFTER_S))
                 continue
             if answer.status_code >= 500:
                 raise ProcessingFailed(f"telegram_http_{answer.status_code}")
             # 400/403 (chat gone, bot blocked): retrying cannot help.
-            await self.refuse(outbound.sender_id, f"telegram_http_{answer.status_code}")
-            return
+            reason = f"telegram_http_{answer.status_code}"
+            await self.refuse(outbound.sender_id, reason)
+            return reason
         raise ProcessingFailed("telegram_rate_limited")
 
 

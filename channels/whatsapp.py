@@ -9,6 +9,7 @@ blocking the event loop; media is never downloaded; buttons become numbered opti
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from casework.handles import Handle
+from casework.db import session_scope
+from casework.handles import Handle, record_delivery_status
 from channels.config import WhatsAppConfig, whatsapp_config
-from channels.durable import InboxChannel, OnNewMessage, Prepared, within
+from channels.durable import InboxChannel, OnNewMessage, Prepared, Rendered, within
 from channels.language import language_from_phone
-from channels.options import NumberedOptions, Option, numbered
+from channels.options import Option, choose, numbered, options_of
 from channels.splitting import WHATSAPP_LIMIT, split_text
 from channels.worker import ClaimedMessage, ProcessingFailed
 
@@ -37,6 +39,8 @@ MAX_TEXT_CHARS = 4096
 WINDOW_HOURS = 24
 SENDER = re.compile(r"whatsapp:\+[1-9]\d{5,14}")
 MESSAGE_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+STATUS = re.compile(r"[a-z_]{1,32}")  # queued, sent, delivered, read, undelivered, failed...
+ERROR_CODE = re.compile(r"\d{0,8}")
 
 
 class FormParams:
@@ -115,7 +119,6 @@ class WhatsAppInput(InboxChannel):
     def __init__(self, config: WhatsAppConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.config: WhatsAppConfig = config
-        self.options = NumberedOptions()
         self._warned_no_public_url = False
 
     @classmethod
@@ -155,8 +158,14 @@ class WhatsAppInput(InboxChannel):
             form = self.signed_form(request)
             if form is None or form.first("AccountSid") != self.config.account_sid:
                 return response.text("forbidden", status=403)
-            sid, state = form.first("MessageSid")[:64], form.first("MessageStatus")[:32]
-            error_code = form.first("ErrorCode")[:16]
+            sid, state, error_code = form.first("MessageSid"), form.first("MessageStatus"), form.first("ErrorCode")
+            if not MESSAGE_SID.fullmatch(sid) or not STATUS.fullmatch(state) or not ERROR_CODE.fullmatch(error_code):
+                return response.text("bad status callback", status=400)
+            try:
+                await self.record_status(sid, state, error_code)
+            except Exception as error:  # not recorded: Twilio retries the callback
+                logger.error("whatsapp: could not record a status (%s)", type(error).__name__)
+                return response.text("unavailable", status=503)
             # Ids and codes only: the status callback also carries the phone number.
             logger.info("whatsapp: message %s is %s%s", sid, state, f" (error {error_code})" if error_code else "")
             return response.text(EMPTY_TWIML, content_type="text/xml")
@@ -192,6 +201,14 @@ class WhatsAppInput(InboxChannel):
             return None
         return form if valid else None
 
+    async def record_status(self, sid: str, state: str, error_code: str) -> None:
+        def unit_of_work() -> None:
+            with session_scope(self.engine) as session:
+                record_delivery_status(session, channel=self.provider, message_id=sid, status=state,
+                                       error_code=error_code, now=self.clock())
+
+        await asyncio.to_thread(unit_of_work)
+
     # --- processing --------------------------------------------------------------------
     async def prepare(self, message: ClaimedMessage) -> Prepared:
         payload = message.payload
@@ -202,10 +219,10 @@ class WhatsAppInput(InboxChannel):
             metadata["media"] = payload["media"]
             return Prepared(text="", metadata=metadata)
         text = str(payload.get("text") or "")
-        chosen = self.options.choose(message.sender_id, text)
+        chosen = choose(await self.offered(message.sender_id), text)
         if chosen is not None:
             metadata["button"] = True
-            text = chosen
+            return Prepared(text=chosen, metadata=metadata, trusted=True)
         return Prepared(text=text, metadata=metadata)
 
     def refusal(self, handle: Handle) -> str | None:
@@ -213,24 +230,22 @@ class WhatsAppInput(InboxChannel):
             return "outside_24h_window"  # a free-form message would need a template
         return None
 
-    def render(self, message: ClaimedMessage, handle: Handle, replies: list[dict[str, Any]],
-               keep_options: bool = False) -> list[TwilioSend]:
+    def render(self, sender_id: str, handle: Handle, replies: list[dict[str, Any]]) -> Rendered:
+        """Twilio calls for the replies; numbers are the options of the last reply with buttons
+        (none: a "2" means nothing any more)."""
         sends: list[TwilioSend] = []
         offered: list[Option] = []
         for reply in replies:
             text = str(reply.get("text") or "")
-            options = [Option(str(b.get("title") or b.get("payload")), str(b.get("payload") or b.get("title")))
-                       for b in reply.get("buttons") or [] if b.get("payload") or b.get("title")]
+            options = options_of(reply)
             if options:
                 offered = options
                 text = f"{text}\n\n{numbered(options)}" if text else numbered(options)
             if reply.get("image"):
-                sends.append(self._send(message.sender_id, handle, {"MediaUrl": str(reply["image"])}))
+                sends.append(self._send(sender_id, handle, {"MediaUrl": str(reply["image"])}))
             for part in split_text(text, WHATSAPP_LIMIT):
-                sends.append(self._send(message.sender_id, handle, {"Body": part}))
-        if not keep_options:
-            self.options.offer(message.sender_id, offered)
-        return sends
+                sends.append(self._send(sender_id, handle, {"Body": part}))
+        return Rendered(sends, offered)
 
     def _send(self, sender_id: str, handle: Handle, content: dict[str, str]) -> TwilioSend:
         form = {"From": self.config.from_address, "To": f"whatsapp:{handle.handle}", **content}
@@ -238,7 +253,10 @@ class WhatsAppInput(InboxChannel):
             form["StatusCallback"] = f"{self.config.public_base_url}/webhooks/whatsapp/status"
         return TwilioSend(sender_id=sender_id, form=form)
 
-    async def send(self, outbound: TwilioSend) -> None:
+    def outbound(self, kept: dict[str, Any]) -> TwilioSend:
+        return TwilioSend(**kept)
+
+    async def send(self, outbound: TwilioSend) -> str | None:
         url = f"{self.config.api_base_url}/2010-04-01/Accounts/{self.config.account_sid}/Messages.json"
         try:
             answer = await self.http().post(url, data=outbound.form,
@@ -246,12 +264,13 @@ class WhatsAppInput(InboxChannel):
         except Exception as error:
             raise ProcessingFailed(f"twilio_{type(error).__name__}") from error
         if answer.status_code in (200, 201):
-            return
+            return None
         if answer.status_code == 429 or answer.status_code >= 500:
             raise ProcessingFailed(f"twilio_http_{answer.status_code}")
         # Refused for good (bad number, outside the window...): retrying cannot help.
-        code = _twilio_error_code(answer)
-        await self.refuse(outbound.sender_id, f"twilio_{code}")
+        reason = f"twilio_{_twilio_error_code(answer)}"
+        await self.refuse(outbound.sender_id, reason)
+        return reason
 
 
 def _twilio_error_code(answer: Any) -> str:

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from casework.db import session_scope
-from casework.inbox import claim_next, mark_done, mark_failed
+from casework.inbox import claim_next, keep_replies, kept_replies, mark_done, mark_failed, mark_replies_sent
 from casework.privacy import FieldCipher
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class ClaimedMessage:
     sender_id: str
     payload: dict[str, Any]
     attempts: int
+    replies: list[Any] | None = None  # rendered replies kept by an earlier attempt
+    replies_sent: int = 0
 
 
 class ProcessingFailed(Exception):
@@ -131,9 +133,11 @@ class InboxWorker:
             row = claim_next(session, worker=self.name, now=self.clock(), lease_s=self.lease_s)
             if row is None:
                 return None
+            replies, sent = kept_replies(row, self.cipher)
             return ClaimedMessage(
                 id=row.id, provider=row.provider, sender_id=row.sender_id,
                 payload=self.cipher.decrypt_json(row.payload_encrypted), attempts=row.attempts,
+                replies=replies, replies_sent=sent,
             )
 
     async def _process(self, message: ClaimedMessage) -> None:
@@ -152,7 +156,8 @@ class InboxWorker:
             status = await asyncio.to_thread(self._fail, message, code, delay)
             if status == "failed":
                 handler.forget(message)
-            if message.sender_id not in self._troubled:
+            # Once per message (attempts is shared by every process), and once per sender here.
+            if message.attempts == 0 and message.sender_id not in self._troubled:
                 self._troubled.add(message.sender_id)
                 try:
                     await handler.on_first_failure(message)
@@ -163,6 +168,24 @@ class InboxWorker:
         self._troubled.discard(message.sender_id)
         await asyncio.to_thread(self._done, message)
         handler.forget(message)
+
+    async def keep_replies(self, message: ClaimedMessage, replies: list[Any]) -> None:
+        """Keep what is about to be sent for `message`: a retry anywhere resumes from it."""
+        def write() -> None:
+            with session_scope(self.engine) as session:
+                if not keep_replies(session, message_id=message.id, worker=self.name, replies=replies,
+                                    cipher=self.cipher):
+                    raise ProcessingFailed("lease_lost")
+
+        await asyncio.to_thread(write)
+
+    async def mark_sent(self, message: ClaimedMessage, count: int) -> None:
+        def write() -> None:
+            with session_scope(self.engine) as session:
+                if not mark_replies_sent(session, message_id=message.id, worker=self.name, count=count):
+                    raise ProcessingFailed("lease_lost")
+
+        await asyncio.to_thread(write)
 
     def _done(self, message: ClaimedMessage) -> None:
         with session_scope(self.engine) as session:

@@ -131,6 +131,22 @@ class Stack:
         wait_http(f"{self.actions_url}/health", timeout_s, actions)
         wait_http(f"{self.rasa_url}/", timeout_s, rasa)
 
+    def stop_process(self, name: str) -> None:
+        """Stop one process of the stack (tests of an outage), and forget it."""
+        proc = self.processes.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
     def stop(self) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:

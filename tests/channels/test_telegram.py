@@ -245,3 +245,13 @@ async def test_hostile_updates_never_crash_nor_store(kit: TelegramKit, update: A
     assert (await kit.post(update, secret=secret)).status_code < 500
     assert (await kit.post(raw, secret=secret)).status_code < 500
     assert kit.store.count("inbox_messages") == 0
+
+
+async def test_a_429_from_telegram_is_waited_out_not_dropped(kit: TelegramKit) -> None:
+    kit.api.fail_next = [(429, {"ok": False, "error_code": 429, "description": "Too Many Requests",
+                                "parameters": {"retry_after": 0}})]
+    await kit.post(message_update("olá"))
+    await kit.settle()
+    assert [c["text"] for c in kit.api.calls("sendMessage")] == ["eco: olá", "eco: olá"]  # refused, then sent
+    assert [r.status for r in kit.api.requests] == [429, 200]
+    assert kit.store.rows("SELECT status FROM inbox_messages") == [{"status": "done"}]

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from channels.config import WhatsAppConfig, whatsapp_config
+from channels.durable import DeliveryRefused
 from channels.language import language_from_phone
 from channels.splitting import WHATSAPP_LIMIT, split_text
 from channels.whatsapp import EMPTY_TWIML, FormParams, WhatsAppInput
@@ -333,3 +334,115 @@ async def test_hostile_signed_forms_with_our_account_are_rejected(kit: WhatsAppK
         assert answer.status_code < 500
     # only the last one is a real message (NumMedia unreadable: treated as text)
     assert kit.store.count("inbox_messages") <= 1
+
+
+async def test_another_process_understands_the_numbered_options(kit: WhatsAppKit, twilio_api: FakeTwilio) -> None:
+    kit.bot.reply = lambda m: [{"text": "¿Seguimos?", "buttons": [
+        {"title": "Sí", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]}]
+    await kit.post(inbound("hola", sid="SM" + "1" * 32))
+    await kit.settle()
+    await kit.channel.worker.stop()  # the first process stops polling: the other one must answer
+    other_bot = BotDouble()
+    worker = InboxWorker(kit.store.engine, kit.store.cipher, clock=kit.clock, poll_s=0.05)
+    other = WhatsAppInput(config(kit.store, twilio_api), engine=kit.store.engine, cipher=kit.store.cipher,
+                          worker=worker, clock=kit.clock)
+    _, client = await serve(other, other_bot)
+    try:
+        pairs = inbound("2", sid="SM" + "2" * 32)
+        signature = RequestValidator(TOKEN).compute_signature(PUBLIC + HOOK, FormParams(pairs))
+        await client.post(HOOK, content=urlencode(pairs), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+        await worker.drain()
+        assert [m.text for m in other_bot.received] == ["/deny"]
+    finally:
+        await worker.stop()
+        await client.aclose()
+        await other.close()
+
+
+async def test_numbered_options_expire_after_a_day(kit: WhatsAppKit) -> None:
+    kit.bot.reply = lambda m: [{"text": "¿Seguimos?", "buttons": [{"title": "Sí", "payload": "/affirm"}]}]
+    await kit.post(inbound("hola", sid="SM" + "1" * 32))
+    await kit.settle()
+    kit.clock.advance(hours=25)
+    await kit.post(inbound("1", sid="SM" + "2" * 32))
+    await kit.settle()
+    assert [m.text for m in kit.bot.received] == ["hola", "1"]
+
+
+async def test_a_live_send_goes_out_within_the_window_and_is_refused_outside(kit: WhatsAppKit) -> None:
+    await kit.post(inbound("hola"))
+    await kit.settle()
+    sender = kit.bot.received[0].sender_id
+    output = kit.channel.get_output_channel()
+    assert output is not None
+    await output.send_response(sender, {"text": "Hola, soy Marta.", "buttons": [{"title": "Vale", "payload": "/affirm"}]})
+    assert kit.api.messages()[-1]["Body"] == "Hola, soy Marta.\n\n1. Vale"
+    kit.clock.advance(hours=30)
+    with pytest.raises(DeliveryRefused, match="outside_24h_window"):
+        await output.send_response(sender, {"text": "¿Sigues ahí?"})
+    assert len(kit.api.messages()) == 2
+    with pytest.raises(DeliveryRefused, match="unknown_recipient"):
+        await output.send_response("wa-nobody", {"text": "hola"})
+
+
+async def test_rasa_is_not_asked_while_the_action_server_is_down(kit: WhatsAppKit) -> None:
+    kit.channel.actions_health_url = kit.api.base_url + "/health"  # answers 404: not a healthy action server
+    await kit.post(inbound("hola"))
+    await kit.settle()
+    assert kit.bot.received == []
+    row = kit.store.rows("SELECT status, last_error FROM inbox_messages")[0]
+    assert row == {"status": "pending", "last_error": "actions_http_404"}
+    assert [m["Body"][:27] for m in kit.api.messages()] == ["Estamos teniendo problemas "]
+
+
+async def test_status_callbacks_are_recorded_by_message_id(kit: WhatsAppKit) -> None:
+    path = "/webhooks/whatsapp/status"
+    pairs = [("AccountSid", SID), ("MessageSid", "SM" + "9" * 32), ("MessageStatus", "read"),
+             ("To", f"whatsapp:{PHONE}"), ("ErrorCode", "")]
+    assert (await kit.post(pairs, url=PUBLIC + path, path=path)).status_code == 200
+    hostile = [(k, "delivered; DROP TABLE" if k == "MessageStatus" else v) for k, v in pairs]
+    assert (await kit.post(hostile, url=PUBLIC + path, path=path)).status_code == 400
+    [event] = kit.store.rows("SELECT actor, action, details FROM audit_events")
+    assert (event["actor"], event["action"]) == ("whatsapp", "delivery_status")
+    assert PHONE not in str(event["details"])
+    assert "read" in str(event["details"])
+
+
+async def test_a_message_that_cannot_be_stored_is_not_acknowledged(kit: WhatsAppKit) -> None:
+    with kit.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE inbox_messages RENAME TO inbox_away")  # the database fails
+    answer = await kit.post(inbound("hola"))
+    assert answer.status_code == 503  # Twilio retries later
+    assert "hola" not in answer.text
+    assert kit.store.count("inbox_away") == 0
+
+
+async def test_a_retry_in_another_process_sends_the_rest_without_asking_rasa_again(
+    kit: WhatsAppKit, twilio_api: FakeTwilio,
+) -> None:
+    kit.bot.reply = lambda m: [{"text": "uno"}, {"text": "dos"}, {"text": "tres"}]
+    kit.api.fail_next = [(201, {"sid": "SM1"}), (503, {"code": 20500})]  # "dos" hits an outage
+    await kit.post(inbound())
+    await kit.settle()
+    await kit.channel.worker.stop()  # this process goes away
+    row = kit.store.rows("SELECT status, replies_sent, replies_encrypted FROM inbox_messages")[0]
+    assert (row["status"], row["replies_sent"]) == ("pending", 1)
+    assert PHONE not in row["replies_encrypted"]
+    other_bot = BotDouble()
+    worker = InboxWorker(kit.store.engine, kit.store.cipher, clock=kit.clock, poll_s=0.05)
+    other = WhatsAppInput(config(kit.store, twilio_api), engine=kit.store.engine, cipher=kit.store.cipher,
+                          worker=worker, clock=kit.clock)
+    _, client = await serve(other, other_bot)
+    try:
+        kit.clock.advance(seconds=20)
+        await worker.drain()
+        assert other_bot.received == []  # Rasa was not asked again
+        calls = [(r.form["Body"][:10], r.status) for r in kit.api.requests]
+        assert calls == [("uno", 201), ("dos", 503), ("Estamos te", 201), ("dos", 201), ("tres", 201)]
+        done = kit.store.rows("SELECT status, replies_encrypted FROM inbox_messages")[0]
+        assert done == {"status": "done", "replies_encrypted": None}
+    finally:
+        await worker.stop()
+        await client.aclose()
+        await other.close()
