@@ -161,10 +161,8 @@ def _register(app: Flask) -> None:
                 staff = active_staff(db, staff_id=int(staff_id))
         if staff is None:
             had_session = staff_id is not None
-            lang = session.get("lang")
-            session.clear()
-            if lang:
-                session["lang"] = lang
+            for key in ("staff_id", "issued", "last"):
+                session.pop(key, None)
             if request.endpoint in JSON_ENDPOINTS:
                 return jsonify(error="signed_out"), 401
             if had_session:
