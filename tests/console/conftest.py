@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pyotp
@@ -98,7 +98,7 @@ class Console:
         client = client or self.client()
         reply = post_form(client, "/login", {"username": username, "password": PASSWORD})
         if username in self.totp_secrets:
-            assert reply.status_code == 302 and reply.headers["Location"].endswith("/login/totp"), reply.status_code
+            assert reply.headers.get("Location", "").endswith("/login/totp"), reply.status_code
             code = pyotp.TOTP(self.totp_secrets[username]).at(self.clock())
             reply = post_form(client, "/login/totp", {"code": code})
         assert reply.status_code == 302, reply.get_data(as_text=True)[:500]
@@ -131,4 +131,25 @@ def console(database: Database) -> Iterator[Console]:  # noqa: F811
         rasa=RasaAPI(f"http://127.0.0.1:{free_port()}"),
         clock=clock,
     )
-    yield Console(app=app, db=database, cipher=cipher, clock=clock)
+    return Console(app=app, db=database, cipher=cipher, clock=clock)
+
+
+# --- The real assistant, for live handoff and for the funnel steps the actions count ----------
+
+from tests.conversation.conftest import Person as ChatPerson  # noqa: E402
+from tests.conversation.conftest import stack  # noqa: E402, F401
+
+
+def live_console(database: Database, rasa_url: str, clock: Clock | None = None) -> Console:  # noqa: F811
+    """The console on `database`, talking to the real Rasa server at `rasa_url`."""
+    key = new_key()
+    clock = clock or Clock(datetime.now(timezone.utc))
+    app = create_app(
+        ConsoleSettings(secret_key=secrets.token_urlsafe(32), secure_cookies=False),
+        casework=Settings(database_url=database.url, field_encryption_keys=(key,)),
+        engine=database.engine, rasa=RasaAPI(rasa_url), clock=clock,
+    )
+    return Console(app=app, db=database, cipher=FieldCipher([key]), clock=clock)
+
+
+__all__ = ["ChatPerson", "live_console"]
