@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 720, 260, 40, 40, 10
+WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 720, 280, 40, 60, 10
 COLOURS = ("#1b4965", "#2a6f97", "#468faf", "#61a5c2", "#89c2d9", "#e09f3e", "#9e2a2b", "#540b0e")
 
 
@@ -34,12 +34,15 @@ def funnel_svg(weeks: list[str], totals: dict[str, dict[str, int]], series: tupl
                 f'fill="{COLOURS[position % len(COLOURS)]}"><title>{escape(week)} · {escape(labels[name])}: '
                 f"{value}</title></rect>"
             )
-        parts.append(f'<text x="{x0:.1f}" y="{HEIGHT - 22}" font-size="11">{escape(week[-3:])}</text>')
-    legend_x = PAD_LEFT
+        parts.append(f'<text x="{x0:.1f}" y="{PAD_TOP + plot_h + 14}" font-size="11">{escape(week[-3:])}</text>')
+    legend_x, legend_y = PAD_LEFT, HEIGHT - 30
     for position, name in enumerate(series):
-        parts.append(f'<rect x="{legend_x}" y="{HEIGHT - 12}" width="10" height="10" '
+        width = 13 + 6 * len(labels[name]) + 12
+        if legend_x + width > WIDTH:  # wrap the legend onto a second line
+            legend_x, legend_y = PAD_LEFT, legend_y + 16
+        parts.append(f'<rect class="legend" x="{legend_x}" y="{legend_y}" width="10" height="10" '
                      f'fill="{COLOURS[position % len(COLOURS)]}"/>')
-        parts.append(f'<text x="{legend_x + 13}" y="{HEIGHT - 3}" font-size="10">{escape(labels[name])}</text>')
-        legend_x += 13 + 6 * len(labels[name]) + 12
+        parts.append(f'<text x="{legend_x + 13}" y="{legend_y + 9}" font-size="10">{escape(labels[name])}</text>')
+        legend_x += width
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above

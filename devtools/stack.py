@@ -1,4 +1,4 @@
-"""Start and stop the local stack: action server and Rasa server (and later the console).
+"""Start and stop the local stack: action server, Rasa server and (for `make run`) the staff console.
 
 Used by `make run` and by the conversation tests, so both exercise the same processes.
 """
@@ -22,7 +22,7 @@ from devtools import ROOT
 
 VENV_BIN = Path(sys.executable).parent
 LOCAL_SECRETS = ROOT / ".env.local"
-GENERATED_SECRETS = ("FIELD_ENCRYPTION_KEY", "SENDER_ID_SECRET")
+GENERATED_SECRETS = ("FIELD_ENCRYPTION_KEY", "SENDER_ID_SECRET", "CONSOLE_SECRET_KEY")
 
 
 def local_secrets() -> dict[str, str]:
@@ -81,10 +81,15 @@ class Stack:
     env: dict[str, str]
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    console_port: int | None = None  # the staff console is started only when a port is given
 
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
 
     @property
     def actions_url(self) -> str:
@@ -116,9 +121,16 @@ class Stack:
             str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
             "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+            # Optional: with RASA_API_TOKEN set, the HTTP API (used by the console) needs ?token=.
+            *(["--auth-token", self.env["RASA_API_TOKEN"]] if self.env.get("RASA_API_TOKEN") else []),
         ])
+        console = None
+        if self.console_port is not None:
+            console = self._spawn("console", [sys.executable, "-m", "console"])
         wait_http(f"{self.actions_url}/health", timeout_s, actions)
         wait_http(f"{self.rasa_url}/", timeout_s, rasa)
+        if console is not None:
+            wait_http(f"{self.console_url}/health", timeout_s, console)
 
     def stop(self) -> None:
         for proc in self.processes.values():
@@ -138,7 +150,7 @@ class Stack:
 
 
 def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
-               extra_env: dict[str, str] | None = None) -> Stack:
+               extra_env: dict[str, str] | None = None, console_port: int | None = None) -> Stack:
     env = {
         **os.environ,
         **local_secrets(),
@@ -150,8 +162,9 @@ def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "TRACKER_DB": str(workdir / "tracker.db"),
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'cases.db'}",
+        **({"CONSOLE_PORT": str(console_port)} if console_port is not None else {}),
         **(extra_env or {}),
     }
     workdir.mkdir(parents=True, exist_ok=True)
     return Stack(model=model, rasa_port=rasa_port, actions_port=actions_port, env=env,
-                 log_dir=workdir / "logs")
+                 log_dir=workdir / "logs", console_port=console_port)

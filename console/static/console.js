@@ -15,6 +15,10 @@ function pollConversation(section) {
       if (!reply.ok) { state.textContent = list.dataset.errorText; return; }
       state.textContent = data.paused ? list.dataset.pausedText : list.dataset.liveText;
       state.dataset.paused = data.paused ? "yes" : "no";
+      const takeOver = document.querySelector("#take-over button");
+      const handBack = document.querySelector("#hand-back button");
+      if (takeOver) takeOver.disabled = data.paused;
+      if (handBack) handBack.disabled = !data.paused;
       if (data.lines.length === shown) return;
       shown = data.lines.length;
       list.replaceChildren(...data.lines.map((line) => {
