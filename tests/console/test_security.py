@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 
+from casework.settings import Settings
 from casework.staff import delete_account, lock_account
+from tests.casework.factories import new_key
 from tests.console.conftest import OFFICE_A, OFFICE_B, PASSWORD, Console, csrf_token, post_form
 
 ACTIONS = {
@@ -208,3 +210,23 @@ def test_every_view_of_personal_data_is_audited(console: Console) -> None:
     assert actions == ["signed_in", "ticket_viewed", "queue_exported", "funnel_exported", "conversation_viewed"]
     ticket_id = console.db.rows("SELECT id FROM tickets WHERE reference = :r", r=reference)[0]["id"]
     assert events[1]["ticket_id"] == ticket_id
+
+
+def test_over_https_the_cookie_is_secure_and_host_only(console: Console) -> None:
+    from dataclasses import replace
+
+    from console.app import create_app
+
+    services = console.app.extensions["oss_console"]
+    secure = create_app(replace(services.settings, secure_cookies=True),
+                        casework=Settings(database_url=console.db.url, field_encryption_keys=(new_key(),)),
+                        engine=console.db.engine, rasa=services.rasa, clock=console.clock)
+    secure.extensions["oss_console"].cipher = console.cipher
+    console.add_staff("ana")
+    client = secure.test_client()
+    reply = post_form(client, "/login", {"username": "ana", "password": PASSWORD})
+    cookie = reply.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-oss_console=")
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert reply.headers["Strict-Transport-Security"].startswith("max-age=")
