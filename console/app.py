@@ -208,8 +208,10 @@ def _register(app: Flask) -> None:
         chosen = request.form.get("lang", "")
         if chosen in UI_LANGUAGES:
             session["lang"] = chosen
+        from console.views_auth import is_local_path
+
         target = request.form.get("next", "")
-        return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("tickets.queue"))
+        return redirect(target if is_local_path(target) else url_for("tickets.queue"))
 
     @app.get("/notifications")
     def notifications() -> Any:

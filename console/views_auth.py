@@ -23,9 +23,14 @@ def _client() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Only a path of this site: no scheme, no host, no `//` or `/\\` that browsers read as a host."""
+    if target and is_local_path(target):
         return target
     return url_for("tickets.queue")
+
+
+def is_local_path(target: str) -> bool:
+    return target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target and ":" not in target.split("?")[0]
 
 
 def _start_session(staff_id: int) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from casework.settings import Settings
 from casework.staff import delete_account, lock_account
 from tests.casework.factories import new_key
@@ -230,3 +232,13 @@ def test_over_https_the_cookie_is_secure_and_host_only(console: Console) -> None
     assert "Secure" in cookie
     assert "HttpOnly" in cookie
     assert reply.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example", "https://evil.example/", "/queue\\@evil"])
+def test_sign_in_never_redirects_to_another_site(console: Console, target: str) -> None:
+    console.add_staff("ana")
+    client = console.client()
+    token = csrf_token(client, "/login")
+    reply = client.post(f"/login?next={target}", data={"username": "ana", "password": PASSWORD, "csrf_token": token})
+    assert reply.status_code == 302
+    assert reply.headers["Location"] == "/queue"
