@@ -137,7 +137,6 @@ def console(database: Database) -> Iterator[Console]:  # noqa: F811
 # --- The real assistant, for live handoff and for the funnel steps the actions count ----------
 
 from tests.conversation.conftest import Person as ChatPerson  # noqa: E402
-from tests.conversation.conftest import stack  # noqa: E402, F401
 
 
 def live_console(database: Database, rasa_url: str, clock: Clock | None = None) -> Console:  # noqa: F811
