@@ -271,9 +271,9 @@ class InboxMessage(Base):
 # --- Staff console (migration 0004) -------------------------------------------------------
 
 STAFF_ROLES = ("caseworker", "office_lead", "coordinator")
-FUNNEL_STEPS = (
-    "conversation", "question_answered", "eligibility_checked", "intake_started", "intake_completed",
-)
+# Anonymous steps the assistant records; intakes completed, tickets, contacted and closed
+# come from the cases themselves (casework.funnel).
+FUNNEL_STEPS = ("conversation", "question_answered", "eligibility_checked", "intake_started")
 
 
 class StaffAccount(Base):

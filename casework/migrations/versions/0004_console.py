@@ -59,8 +59,7 @@ def upgrade() -> None:
         sa.Column("residence_country", sa.String(2), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_funnel_events")),
         sa.CheckConstraint(
-            "step IN ('conversation', 'question_answered', 'eligibility_checked', 'intake_started', "
-            "'intake_completed')",
+            "step IN ('conversation', 'question_answered', 'eligibility_checked', 'intake_started')",
             name=op.f("ck_funnel_events_step"),
         ),
     )
