@@ -292,6 +292,8 @@ class StaffAccount(Base):
     role: Mapped[str] = Column(String(16), nullable=False)
     password_hash: Mapped[str] = Column(String(255), nullable=False)  # argon2id
     totp_secret_encrypted: Mapped[str | None] = Column(Text)  # a FieldCipher token
+    # The 30-second step of the last accepted code: a code is accepted once, never replayed.
+    totp_last_step: Mapped[int | None] = Column(Integer)
     language: Mapped[str | None] = Column(String(8))
     created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, default=utc_now)
     last_login_at: Mapped[datetime | None] = Column(UtcDateTime)

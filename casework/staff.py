@@ -182,11 +182,24 @@ def check_totp(session: Session, *, staff_id: int, code: str, client: str, now: 
         raise _fail(session, username=account.username, client=client, now=now, reason="throttled")
     if account.totp_secret_encrypted is None:  # a coordinator created without one: refuse, never skip
         raise _fail(session, username=account.username, client=client, now=now, reason="totp_not_enrolled")
-    totp = pyotp.TOTP(cipher.decrypt_text(account.totp_secret_encrypted))
-    if not totp.verify(code.strip().replace(" ", ""), for_time=now, valid_window=1):
+    step = _totp_step(pyotp.TOTP(cipher.decrypt_text(account.totp_secret_encrypted)), code, now)
+    if step is None:
         raise _fail(session, username=account.username, client=client, now=now, reason="wrong_totp")
+    if account.totp_last_step is not None and step <= account.totp_last_step:
+        raise _fail(session, username=account.username, client=client, now=now, reason="totp_reused")
+    account.totp_last_step = step
     _signed_in(session, account, now)
     return _staff(account)
+
+
+def _totp_step(totp: pyotp.TOTP, code: str, now: datetime) -> int | None:
+    """The time step the code belongs to (this one or a neighbour, for clock drift), or None."""
+    code = code.strip().replace(" ", "")
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def _signed_in(session: Session, account: StaffAccount, now: datetime) -> None:

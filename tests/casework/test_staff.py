@@ -117,3 +117,16 @@ def test_locked_and_deleted_accounts_are_refused_and_lose_their_sessions(databas
     with database.session() as session, pytest.raises(AccountError, match="taken"):
         create_account(session, username="bea", office_id="oss-pe", role="caseworker", password=PASSWORD, now=NOW,
                        cipher=cipher, known_offices=OFFICES)
+
+
+def test_a_totp_code_is_accepted_once(database: Database, cipher: FieldCipher) -> None:
+    secret = make(database, cipher, "coord", office="fallback", role="coordinator")
+    code = pyotp.TOTP(secret).at(NOW)
+    staff, _ = sign_in(database, "coord")
+    with database.session() as session:
+        check_totp(session, staff_id=staff.id, code=code, client="x", now=NOW, cipher=cipher)
+    with database.session() as session, pytest.raises(SignInRefused, match="totp_reused"):
+        check_totp(session, staff_id=staff.id, code=code, client="x", now=NOW + timedelta(seconds=20), cipher=cipher)
+    later = NOW + timedelta(seconds=60)
+    with database.session() as session:
+        check_totp(session, staff_id=staff.id, code=pyotp.TOTP(secret).at(later), client="x", now=later, cipher=cipher)

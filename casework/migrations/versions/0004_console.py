@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("password_hash", sa.String(255), nullable=False),
         sa.Column("totp_secret_encrypted", sa.Text(), nullable=True),
+        sa.Column("totp_last_step", sa.Integer(), nullable=True),
         sa.Column("language", sa.String(8), nullable=True),
         when("created_at", nullable=False),
         when("last_login_at"),
