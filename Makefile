@@ -8,8 +8,9 @@ export PYTHONPATH := $(CURDIR)
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup run chat simulate telegram-webhook db-upgrade purge dead-letters test unit check-knowledge validate train lint bench bench-nlu bench-serving deploy-check clean
+.PHONY: setup run chat simulate telegram-webhook db-upgrade purge dead-letters console-user test unit check-knowledge validate train lint bench bench-nlu bench-serving deploy-check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +40,15 @@ purge: db-upgrade
 # Staff notifications that gave up; requeue one with: $(PY) -m casework.outbox --requeue ID
 dead-letters: setup
 	@$(PY) -m casework.outbox --dead
+
+# A staff account for the console: make console-user STAFF=ana OFFICE=oss-pe [ROLE=office_lead] [ARGS=--totp]
+# Uses the same local secrets as `make run` (.env.local); prints a generated password once.
+console-user: setup
+	@test -n "$(STAFF)" -a -n "$(OFFICE)" || { echo "usage: make console-user STAFF=name OFFICE=office-id [ROLE=caseworker|office_lead|coordinator]"; exit 2; }
+	@$(PY) -c "from devtools.stack import local_secrets; local_secrets()"
+	@set -a; . ./.env.local; set +a; \
+	  $(PY) -m casework.db upgrade >/dev/null && \
+	  $(PY) -m console.accounts create "$(STAFF)" --office "$(OFFICE)" --role "$(or $(ROLE),caseworker)" --generate $(ARGS)
 
 check-knowledge: setup
 	@$(PY) -m knowledge.check $(ARGS)

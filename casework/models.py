@@ -305,3 +305,63 @@ class ErasureRequest(Base):
     last_error: Mapped[str | None] = Column(String(500))
     # Counts only (events, inbox messages), for the audit trail.
     result: Mapped[dict[str, Any] | None] = Column(JSON)
+
+
+# --- Staff console (migration 0004) -------------------------------------------------------
+
+STAFF_ROLES = ("caseworker", "office_lead", "coordinator")
+# Anonymous steps the assistant records; intakes completed, tickets, contacted and closed
+# come from the cases themselves (casework.funnel).
+FUNNEL_STEPS = ("conversation", "question_answered", "eligibility_checked", "intake_started")
+
+
+class StaffAccount(Base):
+    """A person who works tickets in the console, member of one office (coordinators: all).
+
+    Accounts are never deleted as rows: `deleted_at` keeps the name reserved, so an audit
+    trail that says "maria.p did X" cannot later point at somebody else.
+    """
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (one_of("role", STAFF_ROLES),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    username: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    office_id: Mapped[str] = Column(String(64), nullable=False)
+    role: Mapped[str] = Column(String(16), nullable=False)
+    password_hash: Mapped[str] = Column(String(255), nullable=False)  # argon2id
+    totp_secret_encrypted: Mapped[str | None] = Column(Text)  # a FieldCipher token
+    # The 30-second step of the last accepted code: a code is accepted once, never replayed.
+    totp_last_step: Mapped[int | None] = Column(Integer)
+    language: Mapped[str | None] = Column(String(8))
+    created_at: Mapped[datetime] = Column(UtcDateTime, nullable=False, default=utc_now)
+    last_login_at: Mapped[datetime | None] = Column(UtcDateTime)
+    # The queue's "new tickets" notification counts tickets created after this moment.
+    tickets_seen_at: Mapped[datetime | None] = Column(UtcDateTime)
+    locked_at: Mapped[datetime | None] = Column(UtcDateTime)
+    deleted_at: Mapped[datetime | None] = Column(UtcDateTime)
+
+
+class LoginFailure(Base):
+    """One failed sign-in, keyed by `user:<name>` or `ip:<address>`, for throttling."""
+
+    __tablename__ = "staff_login_failures"
+    __table_args__ = (Index(None, "key", "at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    key: Mapped[str] = Column(String(128), nullable=False)
+    at: Mapped[datetime] = Column(UtcDateTime, nullable=False)
+
+
+class FunnelEvent(Base):
+    """One anonymous step of the funnel: no sender id, no text, only codes and the ISO week."""
+
+    __tablename__ = "funnel_events"
+    __table_args__ = (one_of("step", FUNNEL_STEPS), Index(None, "week", "office_id"))
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    step: Mapped[str] = Column(String(32), nullable=False)
+    week: Mapped[str] = Column(String(8), nullable=False)  # e.g. 2026-W48
+    office_id: Mapped[str | None] = Column(String(64))
+    origin_country: Mapped[str | None] = Column(String(2))
+    residence_country: Mapped[str | None] = Column(String(2))

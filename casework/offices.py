@@ -23,6 +23,7 @@ from knowledge.model import KnowledgeBase
 LANGUAGES = ("es", "pt", "en")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TEMPLATE = re.compile(r"^HX[0-9a-f]{32}$")
 _CHAT_ID = re.compile(r"^(-?\d+|@[A-Za-z0-9_]{5,})$")
 
 
@@ -48,6 +49,8 @@ class OfficeNotification:
     office_id: str
     notify: NotifyTarget
     languages: tuple[str, ...]  # the staff's languages, first one used for the notification
+    # The approved WhatsApp template (Twilio content SID) the console offers outside the 24-hour window.
+    whatsapp_template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def _office(office_id: str, entry: Any, *, default_languages: tuple[str, ...], p
     if not isinstance(entry, dict) or not isinstance(entry.get("notify"), dict):
         problems.append(f"{where} expected 'notify: {{kind: ..., target: ...}}'")
         return None
-    unknown_keys = set(entry) - {"notify", "languages"}
+    unknown_keys = set(entry) - {"notify", "languages", "whatsapp_template"}
     if unknown_keys:
         problems.append(f"{where} unknown keys {sorted(unknown_keys)}")
     notify = entry["notify"]
@@ -125,10 +128,14 @@ def _office(office_id: str, entry: Any, *, default_languages: tuple[str, ...], p
     languages = entry.get("languages", list(default_languages))
     if not isinstance(languages, list) or not languages or any(lang not in LANGUAGES for lang in languages):
         problems.append(f"{where} languages must be a non-empty list of {', '.join(LANGUAGES)}")
+    template = entry.get("whatsapp_template")
+    if template is not None and (not isinstance(template, str) or not _TEMPLATE.match(template)):
+        problems.append(f"{where} whatsapp_template must be a Twilio content SID (HX followed by 32 hex digits)")
     if len(problems) > count:
         return None
     return OfficeNotification(
         office_id=office_id,
         notify=NotifyTarget(kind=str(kind), target=str(target), secret_env=secret_env),
         languages=tuple(languages),
+        whatsapp_template=template,
     )

@@ -23,8 +23,9 @@ def main() -> None:
     model = ensure_model()
     rasa_port = int(os.environ.get("RASA_PORT", "5005"))
     actions_port = int(os.environ.get("ACTIONS_PORT", "5055"))
-    stack = make_stack(model, rasa_port, actions_port, ROOT / "var")
-    print("run: starting the action server and the Rasa server (about a minute)...")
+    console_port = int(os.environ.get("CONSOLE_PORT", "8080"))
+    stack = make_stack(model, rasa_port, actions_port, ROOT / "var", console_port=console_port)
+    print("run: starting the action server, the Rasa server and the staff console (about a minute)...")
     stopping = False
 
     def stop(*_: object) -> None:
@@ -52,6 +53,9 @@ The One Stop Shop assistant is running.
   One message with curl:
     curl -s {url}/webhooks/rest/webhook -H 'Content-Type: application/json' -d '{{"sender": "me", "message": "hola, quiero volver a Perú"}}'
   Rasa HTTP API (NLU parse):  curl -s {url}/model/parse -d '{{"text": "olá"}}'
+  Staff console:  {stack.console_url}
+    first run, create an account:  make console-user STAFF=ana OFFICE=oss-pe ROLE=office_lead
+    (or: .venv/bin/python -m console.accounts create ana --office oss-pe --role office_lead)
   WhatsApp and Telegram: off (no credentials configured).
   Workers: staff notifications (casework.outbox), erasure and retention (casework.retention).
   Logs: var/logs/   Stop: Ctrl-C

@@ -1,4 +1,5 @@
-"""Start and stop the local stack: action server, Rasa server and the case-work workers.
+"""Start and stop the local stack: action server, Rasa server, the case-work workers and
+(for `make run`) the staff console.
 
 Used by `make run` and by the conversation tests, so both exercise the same processes.
 """
@@ -22,7 +23,7 @@ from devtools import ROOT
 
 VENV_BIN = Path(sys.executable).parent
 LOCAL_SECRETS = ROOT / ".env.local"
-GENERATED_SECRETS = ("FIELD_ENCRYPTION_KEY", "SENDER_ID_SECRET")
+GENERATED_SECRETS = ("FIELD_ENCRYPTION_KEY", "SENDER_ID_SECRET", "CONSOLE_SECRET_KEY")
 
 
 def local_secrets() -> dict[str, str]:
@@ -82,10 +83,15 @@ class Stack:
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     endpoints: str = "endpoints.yml"
+    console_port: int | None = None  # the staff console is started only when a port is given
 
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.console_port}"
 
     @property
     def actions_url(self) -> str:
@@ -119,6 +125,8 @@ class Stack:
             str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
             "--interface", "127.0.0.1", "--port", str(port or self.rasa_port),
             "--credentials", "credentials.yml", "--endpoints", self.endpoints,
+            # Optional: with RASA_API_TOKEN set, the HTTP API (used by the console) needs ?token=.
+            *(["--auth-token", self.env["RASA_API_TOKEN"]] if self.env.get("RASA_API_TOKEN") else []),
         ])
 
     def start(self, timeout_s: float = 180) -> None:
@@ -128,8 +136,13 @@ class Stack:
         # The background workers: staff notifications, and erasure/retention (casework.retention).
         self._spawn("outbox", [sys.executable, "-m", "casework.outbox", "--loop"])
         self._spawn("privacy", [sys.executable, "-m", "casework.retention", "--loop", "--interval", "1"])
+        console = None
+        if self.console_port is not None:
+            console = self._spawn("console", [sys.executable, "-m", "console"])
         wait_http(f"{self.actions_url}/health", timeout_s, actions)
         wait_http(f"{self.rasa_url}/", timeout_s, rasa)
+        if console is not None:
+            wait_http(f"{self.console_url}/health", timeout_s, console)
 
     def stop_process(self, name: str) -> None:
         """Stop one process of the stack (tests of an outage), and forget it."""
@@ -165,7 +178,7 @@ class Stack:
 
 
 def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
-               extra_env: dict[str, str] | None = None) -> Stack:
+               extra_env: dict[str, str] | None = None, console_port: int | None = None) -> Stack:
     env = {
         **os.environ,
         **local_secrets(),
@@ -177,8 +190,9 @@ def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "TRACKER_DB": str(workdir / "tracker.db"),
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'cases.db'}",
+        **({"CONSOLE_PORT": str(console_port)} if console_port is not None else {}),
         **(extra_env or {}),
     }
     workdir.mkdir(parents=True, exist_ok=True)
     return Stack(model=model, rasa_port=rasa_port, actions_port=actions_port, env=env,
-                 log_dir=workdir / "logs")
+                 log_dir=workdir / "logs", console_port=console_port)

@@ -16,6 +16,7 @@ from typing import Any
 
 from knowledge import LANGUAGES
 from knowledge.eligibility_rules import load_eligibility_rules
+from knowledge.handoff import load_handoff_texts
 from knowledge.model import (
     NEEDS,
     TOPICS,
@@ -389,7 +390,7 @@ def load_knowledge(data_dir: Path = DATA_DIR) -> KnowledgeBase:
 
 # Further content families register a loader here: hook(checker, data_dir, covered) -> extras.
 # Eligibility rules land in `KnowledgeBase.extras["eligibility"]` (see knowledge.eligibility_rules).
-_EXTRA_LOADERS: list[Any] = [load_eligibility_rules]
+_EXTRA_LOADERS: list[Any] = [load_eligibility_rules, load_handoff_texts]
 
 
 @lru_cache(maxsize=1)

@@ -50,3 +50,17 @@ if [ "$want" != "$have" ]; then
   "$VENV/bin/python" -m pip check
   echo "$want" > "$STAMP"
 fi
+
+# The console's browser tests drive Debian's Chromium; Playwright never downloads a browser.
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || $SUDO true 2>/dev/null; }; then
+    echo "setup: installing Debian's chromium for the console's browser tests"
+    $SUDO apt-get install -y -q chromium >/dev/null 2>&1 \
+      || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium >/dev/null 2>&1; } \
+      || echo "setup: could not install chromium; the console's browser tests will be skipped" >&2
+  else
+    echo "setup: /usr/bin/chromium is missing (apt-get install chromium); the console's browser tests will be skipped" >&2
+  fi
+fi

@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.base import latest_intent, reply_language, slot_values
+from bot.actions.funnel import count_step
 from bot.conversation.answering import INTENT_TOPICS, Plan, plan_answer, plan_contact
 from knowledge.loader import knowledge_base
 
@@ -57,6 +58,7 @@ class ActionAnswer(Action):
         plan = plan_answer(knowledge_base(), topic, tracker.latest_message.get("text") or "",
                            reply_language(tracker), slots, mentioned_countries(tracker))
         deliver(dispatcher, plan)
+        await count_step("question_answered", tracker)
         return [SlotSet("last_topic", plan.topic)]
 
 

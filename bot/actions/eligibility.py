@@ -11,6 +11,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.base import domain_text, latest_intent, reply_language
+from bot.actions.funnel import count_step
 from bot.conversation.durations import parse_months
 from bot.conversation.eligibility import (
     FORM_SLOTS,
@@ -176,6 +177,7 @@ class ActionEligibilityResult(Action):
         for part in result_details(result, language, titles):
             dispatcher.utter_message(text=part)
         dispatcher.utter_message(response="utter_elig_offer_intake")
+        await count_step("eligibility_checked", tracker)
         return [SlotSet("eligibility_result", result_summary(result)), SlotSet("last_topic", "eligibility")]
 
 

@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.answers import PERSON_SLOTS
 from bot.actions.base import latest_intent, reply_language, slot_values
+from bot.actions.funnel import count_step
 from bot.conversation import intake as form
 from bot.conversation.answering import plan_contact
 from casework.consent import PRIVACY_NOTICE_VERSION
@@ -192,6 +193,9 @@ class AskIntakeQuestion(Action, ABC):
             settings = load_settings()
             params.update(version=PRIVACY_NOTICE_VERSION, case_days=settings.retention_closed_case_days,
                           conversation_days=settings.retention_conversation_days)
+        if self.slot == form.ADULT and not again:
+            # The funnel's "intake started": consent was given, the first personal question comes.
+            await count_step("intake_started", tracker)
         dispatcher.utter_message(response=f"utter_{'reask' if again else 'ask'}_{key}", **params)
         return []
 

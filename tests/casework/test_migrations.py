@@ -14,6 +14,7 @@ from casework.models import Base
 TABLES = {
     "persons", "consent_records", "intakes", "tickets", "ticket_notes",
     "audit_events", "outbox_messages", "inbox_messages", "erasure_requests",
+    "staff_accounts", "staff_login_failures", "funnel_events",
 }
 
 

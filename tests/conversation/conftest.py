@@ -1,4 +1,7 @@
-"""Conversation tests drive the real trained assistant over HTTP (REST channel)."""
+"""Conversation tests drive the real trained assistant over HTTP (REST channel).
+
+The `stack` fixture (action server + Rasa server) is in tests/conftest.py, shared with the console tests.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +9,11 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from devtools.stack import Stack, free_port, make_stack
-from devtools.train import ensure_model
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    model = ensure_model(quiet=True)
-    workdir = tmp_path_factory.mktemp("stack")
-    running = make_stack(model, free_port(), free_port(), workdir)
-    try:
-        running.start()
-    except Exception:
-        running.stop()
-        logs = "\n".join(p.read_text()[-3000:] for p in (workdir / "logs").glob("*.log"))
-        raise RuntimeError(f"the stack did not start:\n{logs}") from None
-    yield running
-    running.stop()
+from devtools.stack import Stack
 
 
 class Person:

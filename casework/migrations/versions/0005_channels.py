@@ -2,7 +2,7 @@
 message with how many went out; both shared by every server process.
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-23
 """
 
