@@ -44,9 +44,12 @@ async def parse_all(model: Path, texts: list[str]) -> list[dict[str, Any]]:
 
 def evaluate(model: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"model": model.name}
+    every = {lang: load_unseen(lang) for lang in LANGS}
+    texts = [text for lang in LANGS for text, _ in every[lang]]
+    by_text = dict(zip(texts, asyncio.run(parse_all(model, texts)), strict=True))  # one model load
     for lang in LANGS:
-        pairs = load_unseen(lang)
-        parsed = asyncio.run(parse_all(model, [t for t, _ in pairs]))
+        pairs = every[lang]
+        parsed = [by_text[text] for text, _ in pairs]
         misses = []
         for (text, gold), p in zip(pairs, parsed, strict=True):
             got = p["intent"]["name"]
