@@ -33,13 +33,20 @@ def evaluate(config: Path) -> list[str]:
     tops = []
     for p in parsed:
         ranking = [r for r in p.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
-        tops.append((ranking[0]["name"], ranking[0]["confidence"]) if ranking else (None, 0.0))
+        gap = ranking[0]["confidence"] - ranking[1]["confidence"] if len(ranking) > 1 else 1.0
+        tops.append((ranking[0]["name"], ranking[0]["confidence"], gap) if ranking else (None, 0.0, 0.0))
     lines = []
-    for threshold in (0.0, 0.3, 0.4, 0.5):
-        pred = [name if conf >= threshold else "nlu_fallback" for name, conf in tops]
+    langs = [t["lang"] for t in tests]
+    for threshold, ambiguity in ((0.0, 0.0), (0.2, 0.0), (0.3, 0.0), (0.3, 0.02), (0.3, 0.05), (0.4, 0.0), (0.4, 0.05), (0.5, 0.0)):
+        pred = [name if conf >= threshold and gap >= ambiguity else "nlu_fallback" for name, conf, gap in tops]
         accuracy = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
         macro = f1_score(gold, pred, average="macro", labels=sorted(set(gold)), zero_division=0)
-        lines.append(f"{config} threshold {threshold} acc {accuracy:.3f} macroF1 {macro:.3f}")
+        per_lang = []
+        for lang in ("es", "pt", "en"):
+            pairs = [(g, p) for g, p, la in zip(gold, pred, langs, strict=True) if la == lang]
+            golds = [g for g, _ in pairs]
+            per_lang.append(f"{lang} {f1_score(golds, [p for _, p in pairs], average='macro', labels=sorted(set(golds)), zero_division=0):.3f}")
+        lines.append(f"{config} threshold {threshold} ambiguity {ambiguity} acc {accuracy:.3f} macroF1 {macro:.3f} ({', '.join(per_lang)})")
     return lines
 
 

@@ -1,0 +1,55 @@
+"""The blended intent classifier averages its logistic regression with the ranking before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix
+
+from bot.nlu.components import BlendedLogisticRegressionClassifier
+
+VOCAB = ["hola", "chau", "si", "no"]
+
+
+def message(words: list[str], intent: str | None = None) -> Message:
+    msg = Message(data={TEXT: " ".join(words), **({INTENT: intent} if intent else {})})
+    row = np.array([[float(w in words) for w in VOCAB]])
+    msg.add_features(Features(csr_matrix(row), "sentence", TEXT, "test"))
+    return msg
+
+
+@pytest.fixture
+def classifier(tmp_path: Path) -> BlendedLogisticRegressionClassifier:
+    component = BlendedLogisticRegressionClassifier(
+        {"weight": 0.5}, "blend", LocalModelStorage(tmp_path), Resource("blend"))
+    examples = [message(["hola"], "greet"), message(["chau"], "goodbye"),
+                message(["si"], "affirm"), message(["no"], "deny")] * 5
+    component.train(TrainingData(examples))
+    return component
+
+
+def test_without_a_ranking_before_it_it_is_the_logistic_regression(classifier: BlendedLogisticRegressionClassifier) -> None:
+    [msg] = classifier.process([message(["hola"])])
+    ranking = msg.get(INTENT_RANKING_KEY)
+    assert msg.get(INTENT)["name"] == "greet"
+    assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0)
+
+
+def test_the_ranking_before_it_is_averaged_in(classifier: BlendedLogisticRegressionClassifier) -> None:
+    [alone] = classifier.process([message(["hola"])])
+    lr = {r["name"]: r["confidence"] for r in alone.get(INTENT_RANKING_KEY)}
+    before = message(["hola"])
+    before.set(INTENT_RANKING_KEY, [{"name": "deny", "confidence": 1.0}])
+    [msg] = classifier.process([before])
+    blended = {r["name"]: r["confidence"] for r in msg.get(INTENT_RANKING_KEY)}
+    assert blended["deny"] == pytest.approx(0.5 * lr["deny"] + 0.5)
+    assert blended["greet"] == pytest.approx(0.5 * lr["greet"])
+    assert msg.get(INTENT)["name"] == max(blended, key=blended.get)
