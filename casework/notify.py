@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -27,6 +28,9 @@ import httpx
 
 from casework.offices import OfficesConfig
 from casework.settings import Settings, secret_from_env
+
+# httpx logs every request URL at INFO, and Telegram's URLs carry the bot token: keep it out.
+logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
 
 SIGNATURE_HEADER = "X-OSS-Signature"
 DELIVERY_HEADER = "X-OSS-Delivery"

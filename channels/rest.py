@@ -2,7 +2,9 @@
 
 Same request and response shape as Rasa's RestInput, plus: malformed requests get a 400
 with a reason instead of a 500; typed slash syntax is treated as text; only known
-metadata keys pass (`language`); message text never reaches the logs.
+metadata keys pass (`language`); message text never reaches the logs; and when the action
+server does not answer its health check the caller gets a 503 to retry, not a half turn
+(Rasa itself carries on without the action and answers nothing).
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.durable import HEALTH_TIMEOUT_S, actions_health_url
 from channels.inbound import ButtonOffers, button_payloads, inbound_text
 
 logger = logging.getLogger(__name__)
@@ -24,6 +28,7 @@ MAX_SENDER_CHARS = 128
 MAX_TEXT_CHARS = 100_000
 ALLOWED_METADATA = {"language"}
 LANGUAGES = {"es", "pt", "en"}
+RETRY_AFTER_S = "30"
 
 
 class RequestProblem(ValueError):
@@ -60,6 +65,23 @@ class SafeRestInput(InputChannel):
 
     def __init__(self) -> None:
         self.offers = ButtonOffers()
+        self._http: httpx.AsyncClient | None = None
+
+    async def actions_answer(self, app: Any) -> bool:
+        """Whether the action server answers its health check (True when there is none).
+
+        Checked on every message (a local round trip of a millisecond or two), like the
+        WhatsApp/Telegram channels do: a cached "healthy" would let a half turn through.
+        """
+        url = actions_health_url(app)
+        if url is None:
+            return True
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S)
+        try:
+            return (await self._http.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> SafeRestInput:
@@ -82,6 +104,12 @@ class SafeRestInput(InputChannel):
                 sender, text, metadata = parse_rest_request(body)
             except RequestProblem as problem:
                 return response.json({"error": str(problem)}, status=400)
+            if not await self.actions_answer(request.app):
+                logger.warning("rest: the action server is not answering; asked the caller to retry")
+                return response.json(
+                    {"error": "the assistant is having trouble right now; nothing was processed, please retry"},
+                    status=503, headers={"Retry-After": RETRY_AFTER_S},
+                )
             collector = CollectingOutputChannel()
             message = UserMessage(
                 inbound_text(text, sender, self.offers), collector, sender,

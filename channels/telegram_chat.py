@@ -37,6 +37,8 @@ from channels.texts import channel_text
 from channels.worker import ClaimedMessage, ProcessingFailed
 
 logger = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, and Telegram's URLs carry the bot token: keep it out.
+logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
 MAX_BODY_BYTES = 256 * 1024

@@ -97,3 +97,14 @@ async def test_telegram_logs_no_chat_id_and_no_text(tg: TelegramKit, caplog: pyt
     assert (await tg.post(b"{not json")).status_code in (200, 400)
     assert len(tg.bot.received) >= 1
     assert_clean(caplog)
+
+
+def test_httpx_request_urls_are_not_logged_at_info() -> None:
+    """Telegram's API URLs carry the bot token; httpx would log them at INFO."""
+    import logging
+
+    import casework.notify  # noqa: F401 - importing sets the level
+    import channels.telegram_chat  # noqa: F401
+
+    # Its own level, not the effective one: Rasa sets the root logger to INFO.
+    assert logging.getLogger("httpx").level >= logging.WARNING

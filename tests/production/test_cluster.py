@@ -20,7 +20,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import redis
 import sqlalchemy as sa
 
@@ -194,16 +193,13 @@ def test_action_server_down_does_not_restart_the_conversation(cluster: Cluster) 
     assert user_texts(events)[0] == SCRIPT[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Rasa 3.6's processor swallows a failed custom action ('Bot will continue, but the "
-    "actions events are lost'), answers nothing and reports success, so the channel cannot "
-    "retry; needs a bot-level change (turn fails loudly, or an honest try-again response)"))
 def test_action_server_down_the_person_is_not_left_in_silence(cluster: Cluster) -> None:
     sender = f"actionsdown-{uuid.uuid4().hex[:8]}"
     assert texts(cluster.say("rasa-a", sender, SCRIPT[0])[1])
     status, text = stop_actions_during(cluster, sender, SCRIPT[2])
-    # Either a loud failure the channel retries, or words the person can read.
-    assert status != 200 or text
+    # The REST channel checks the action server first: a 503 to retry, never a silent 200.
+    assert status == 503, (status, text)
+    assert "retry" in text
 
 
 def test_a_replica_killed_mid_turn_loses_nothing_and_the_other_takes_over(cluster: Cluster) -> None:
