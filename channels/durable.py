@@ -203,7 +203,7 @@ class InboxChannel(InputChannel, ABC):
             if handle is None:
                 logger.warning("%s: no handle for message %s (erased?): nothing sent", self.provider, message.id)
                 return
-            refusal = self.refusal(handle)
+            refusal = self.refusal(handle, replies)
             if refusal:
                 await self.refuse(message.sender_id, refusal)
                 return
@@ -254,9 +254,11 @@ class InboxChannel(InputChannel, ABC):
 
     async def on_first_failure(self, message: ClaimedMessage) -> None:
         handle = await self.handle_of(message.sender_id)
-        if handle is None or self.refusal(handle):
+        if handle is None:
             return
         text = channel_text("utter_channel_trouble", message.payload.get("language_hint") or handle.language)
+        if self.refusal(handle, [{"text": text}]):
+            return
         for outbound in self.render(message.sender_id, handle, [{"text": text}]).sends:
             await self.send(outbound)
 
@@ -310,7 +312,7 @@ class InboxChannel(InputChannel, ABC):
         handle = await self.handle_of(sender_id)
         if handle is None:
             raise DeliveryRefused(self.provider, "unknown_recipient")
-        refusal = self.refusal(handle)
+        refusal = self.refusal(handle, replies)
         if refusal:
             await self.refuse(sender_id, refusal)
             raise DeliveryRefused(self.provider, refusal)
@@ -326,8 +328,8 @@ class InboxChannel(InputChannel, ABC):
     async def prepare(self, message: ClaimedMessage) -> Prepared:
         """Turn a claimed inbox message into the UserMessage text and metadata."""
 
-    def refusal(self, handle: Handle) -> str | None:
-        """Why no reply may be sent to this person now (None: go ahead)."""
+    def refusal(self, handle: Handle, replies: list[dict[str, Any]]) -> str | None:
+        """Why `replies` may not be sent to this person now (None: go ahead)."""
         return None
 
     @abstractmethod
@@ -357,7 +359,12 @@ class DeliveryRefused(Exception):
 
 class LiveOutput(OutputChannel):
     """Rasa's output channel for sends outside an inbound turn: they go straight to the
-    provider (rendered like any reply, same rules: WhatsApp's 24-hour window applies)."""
+    provider (rendered like any reply, same rules: WhatsApp's 24-hour window applies).
+
+    Rasa hands over `BotUttered.message()`: the event's data with its `metadata` merged in
+    at the top level, so the console's `metadata.template` (a WhatsApp Content SID) arrives
+    here as `message["template"]` and is passed on (any value: a malformed one is refused).
+    """
 
     def __init__(self, channel: InboxChannel) -> None:
         self.channel = channel
@@ -367,11 +374,13 @@ class LiveOutput(OutputChannel):
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         reply = {key: value for key, value in message.items() if key in ("text", "buttons", "image") and value}
+        if message.get("template") is not None:
+            reply["template"] = message["template"]
         if reply:
             await self.channel.deliver(recipient_id, [reply])
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        await self.channel.deliver(recipient_id, [{"text": text}])
+        await self.send_response(recipient_id, {**kwargs, "text": text})
 
 
 def actions_health_url(app: Any) -> str | None:

@@ -5,6 +5,11 @@ public URL (PUBLIC_BASE_URL, not what Sanic sees behind a proxy) over the raw fo
 blank values kept; only our account and number are accepted; the message is stored
 before Twilio gets its 200; replies go out later through Twilio's REST API without
 blocking the event loop; media is never downloaded; buttons become numbered options.
+
+Outside WhatsApp's 24-hour customer-service window only an approved template may be sent:
+a reply carrying `template` (a Twilio Content SID, from the staff console's bot event
+metadata) goes out as `ContentSid` and is allowed at any time; free-form text is refused
+there, and so is a malformed Content SID (both recorded).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ SENDER = re.compile(r"whatsapp:\+[1-9]\d{5,14}")
 MESSAGE_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 STATUS = re.compile(r"[a-z_]{1,32}")  # queued, sent, delivered, read, undelivered, failed...
 ERROR_CODE = re.compile(r"\d{0,8}")
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")  # Twilio's Content Template SID (error 21655 otherwise)
 
 
 class FormParams:
@@ -105,6 +111,25 @@ def parse_inbound(form: FormParams) -> WhatsAppInbound:
     text = "" if kind else form.first("Body").replace("\x00", "")[:MAX_TEXT_CHARS]
     payload: dict[str, Any] = {"text": text, "media": kind, "language_hint": language_from_phone(handle)}
     return WhatsAppInbound(message_sid=sid, handle=handle, payload=payload)
+
+
+def template_of(reply: dict[str, Any]) -> str | None:
+    """The Content SID of the approved template the reply asks for; None for free-form text.
+
+    Raises TemplateProblem when the reply asks for a template by anything but a Content SID:
+    sending its text instead would be refused by WhatsApp outside the window anyway, and
+    inside it would hide a configuration mistake.
+    """
+    sid = reply.get("template")
+    if sid is None:
+        return None
+    if not isinstance(sid, str) or not CONTENT_SID.fullmatch(sid):
+        raise TemplateProblem("template_malformed")
+    return sid
+
+
+class TemplateProblem(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -225,8 +250,15 @@ class WhatsAppInput(InboxChannel):
             return Prepared(text=chosen, metadata=metadata, trusted=True)
         return Prepared(text=text, metadata=metadata)
 
-    def refusal(self, handle: Handle) -> str | None:
-        if not within(handle.last_inbound_at, self.clock(), WINDOW_HOURS):
+    def refusal(self, handle: Handle, replies: list[dict[str, Any]]) -> str | None:
+        """All or nothing: a malformed template refuses the lot; outside the 24-hour window
+        only replies that are all approved templates may go."""
+        try:
+            templates = [template_of(reply) for reply in replies]
+        except TemplateProblem as problem:
+            return str(problem)
+        only_templates = bool(templates) and all(templates)
+        if not only_templates and not within(handle.last_inbound_at, self.clock(), WINDOW_HOURS):
             return "outside_24h_window"  # a free-form message would need a template
         return None
 
@@ -236,6 +268,12 @@ class WhatsAppInput(InboxChannel):
         sends: list[TwilioSend] = []
         offered: list[Option] = []
         for reply in replies:
+            template = template_of(reply)
+            if template:
+                # The approved template is the whole message: its text lives at Twilio (the
+                # reply's text is what the tracker and the console show); no buttons with it.
+                sends.append(self._send(sender_id, handle, {"ContentSid": template}))
+                continue
             text = str(reply.get("text") or "")
             options = options_of(reply)
             if options:

@@ -2,8 +2,8 @@
 
 They record every request and answer like the real APIs do, including the refusals a
 channel must handle: wrong credentials (401), a WhatsApp body over 1,600 characters
-(Twilio error 21617), a Telegram text over 4,096 characters or callback data over 64
-bytes (400). `fail_next` makes the next calls fail (an outage). The fake Twilio can also
+(Twilio error 21617), a malformed template ContentSid (21655), a Telegram text over 4,096
+characters or callback data over 64 bytes (400). `fail_next` makes the next calls fail (an outage). The fake Twilio can also
 call the message's `StatusCallback` back, signed like Twilio does ("sent", "delivered").
 
 Tests in the same event loop use `await api.start()`; synchronous callers (the end-to-end
@@ -16,6 +16,7 @@ import asyncio
 import base64
 import itertools
 import json
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -29,6 +30,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 TWILIO_BODY_LIMIT = 1600
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 TELEGRAM_TEXT_LIMIT = 4096
 TELEGRAM_CALLBACK_DATA_BYTES = 64
 
@@ -150,10 +152,14 @@ class FakeTwilio(FakeApi):
             if record.authorization != basic_auth(self.account_sid, self.auth_token) or record.path != expected_path:
                 return web.json_response({"code": 20003, "message": "Authenticate", "status": 401}, status=401)
         body = record.form.get("Body", "")
+        content_sid = record.form.get("ContentSid")
+        if content_sid is not None and not CONTENT_SID.fullmatch(content_sid):
+            return web.json_response({"code": 21655, "message": "The ContentSid is Invalid", "status": 400},
+                                     status=400)
         if len(body) > TWILIO_BODY_LIMIT:
             return web.json_response({"code": 21617, "message": "The concatenated message body exceeds the "
                                       "1600 character limit", "status": 400}, status=400)
-        if not body and not record.form.get("MediaUrl"):
+        if not body and not record.form.get("MediaUrl") and not content_sid:  # a template needs no Body
             return web.json_response({"code": 21602, "message": "Message body is required", "status": 400},
                                      status=400)
         sid = f"SM{next(self._ids):032x}"
