@@ -2,7 +2,8 @@
 
 `POST /conversations/<sender_id>/tracker/events?output_channel=latest&execute_side_effects=true`
 with a `bot` event: the text reaches the person on WhatsApp or Telegram, rendered like any
-reply (split at the channel's limit), and WhatsApp's 24-hour window applies.
+reply (split at the channel's limit), and WhatsApp's 24-hour window applies: outside it
+only the approved template the console sends (`metadata.template`, a Content SID) goes out.
 """
 
 from __future__ import annotations
@@ -11,11 +12,29 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
 
 from channels.splitting import TELEGRAM_LIMIT, WHATSAPP_LIMIT
-from tests.channels_e2e.conftest import ChannelStack, new_chat, new_phone, telegram_message, whatsapp_message
+from console.rasa_api import RasaAPI, RasaUnavailable
+from tests.channels_e2e.conftest import (
+    NUMBER,
+    PUBLIC,
+    WA_STATUS,
+    ChannelStack,
+    new_chat,
+    new_phone,
+    telegram_message,
+    whatsapp_message,
+)
 
+TEMPLATE = "HX" + "0123456789abcdef" * 2
+REOPEN = "Hola, te escribe la Ventanilla Única sobre tu solicitud. ¿Podemos seguir hablando?"
 LINK = "https://www.inclusion.gob.es/retorno-voluntario/programas-de-ayuda?pais=PE&idioma=es&seccion=" + "x" * 60
+
+
+def refusals(channels: ChannelStack) -> list[dict[str, str]]:
+    return [json.loads(r["details"]) if isinstance(r["details"], str) else r["details"]
+            for r in channels.rows("SELECT details FROM audit_events WHERE action = 'send_refused'")]
 
 
 def live_reply(channels: ChannelStack, sender_id: str, text: str) -> httpx.Response:
@@ -80,6 +99,43 @@ def test_outside_the_24_hour_window_nothing_is_sent_and_the_reason_recorded(chan
                 for r in channels.rows("SELECT details FROM audit_events WHERE action = 'send_refused'")]
     assert {"sender_id": sender, "reason": "outside_24h_window"} in refusals
     assert not [e for e in channels.tracker(sender)["events"] if e["event"] == "bot" and "sigues" in e["text"]]
+
+
+def test_outside_the_window_the_console_s_free_reply_is_refused_and_its_template_delivered(
+    channels: ChannelStack,
+) -> None:
+    phone = new_phone()
+    channels.post_whatsapp(whatsapp_message(phone, "gracias"))
+    channels.wait_whatsapp(phone, 1)
+    sender = channels.sender_id("whatsapp", phone)
+    channels.execute("UPDATE persons SET last_inbound_at = :t WHERE sender_id = :s",
+                     t=datetime.now(timezone.utc) - timedelta(hours=49), s=sender)
+    console = RasaAPI(channels.stack.rasa_url)  # the staff console's own client
+
+    with pytest.raises(RasaUnavailable, match="500"):
+        console.say(sender, "Hola, ¿sigues interesada?", staff="marta")
+    assert len(channels.whatsapp_to(phone)) == 1
+    assert {"sender_id": sender, "reason": "outside_24h_window"} in refusals(channels)
+
+    console.say(sender, REOPEN, staff="marta", template=TEMPLATE)
+    sent = channels.wait_whatsapp(phone, 2)[-1]
+    assert sent == {"From": f"whatsapp:{NUMBER}", "To": f"whatsapp:{phone}", "ContentSid": TEMPLATE,
+                    "StatusCallback": PUBLIC + WA_STATUS}
+    assert channels.twilio.snapshot()[-1].status == 201
+    bot_events = [e for e in channels.tracker(sender)["events"] if e["event"] == "bot"]
+    assert (bot_events[-1]["text"], bot_events[-1]["metadata"]["template"]) == (REOPEN, TEMPLATE)
+    assert not [e for e in bot_events if "sigues" in (e["text"] or "")]
+
+
+def test_a_malformed_template_is_refused_and_recorded_even_inside_the_window(channels: ChannelStack) -> None:
+    phone = new_phone()
+    channels.post_whatsapp(whatsapp_message(phone, "gracias"))
+    channels.wait_whatsapp(phone, 1)
+    sender = channels.sender_id("whatsapp", phone)
+    with pytest.raises(RasaUnavailable, match="500"):
+        RasaAPI(channels.stack.rasa_url).say(sender, REOPEN, staff="marta", template="HX-not-a-content-sid")
+    assert len(channels.whatsapp_to(phone)) == 1
+    assert {"sender_id": sender, "reason": "template_malformed"} in refusals(channels)
 
 
 def test_a_staff_message_reaches_the_person_on_telegram_split_and_paced(channels: ChannelStack) -> None:
