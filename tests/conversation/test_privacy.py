@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,12 @@ from devtools.stack import Stack
 from tests.conversation.conftest import Person, buttons
 
 # What a person might tell the assistant before changing their mind.
-SAID = ("Me llamo Xiomara Zapata", "vivo en Badalona con mis dos hijos", "mi correo es xiomara.zq@example.org",
+# The tracker file is shared by every conversation of the test session (other tests say
+# "Badalona" too), so the street is unique to this run: the check reads only this person.
+STREET = f"calle Olmo {uuid.uuid4().hex[:8]}"
+SAID = ("Me llamo Xiomara Zapata", f"vivo en Badalona, {STREET}, con mis dos hijos", "mi correo es xiomara.zq@example.org",
         "mi número es +34 611 987 654")
-MARKERS = ("Xiomara", "Badalona", "xiomara.zq@example.org", "611 987 654")
+MARKERS = ("Xiomara", STREET, "xiomara.zq@example.org", "611 987 654")
 PHONE = "+34611987654"
 
 
