@@ -42,6 +42,7 @@ from casework.reference import KnowledgeBase, knowledge_base
 from casework.settings import Settings, load_settings
 from casework.staff import Staff, active_staff
 from casework.tickets import TicketNotFound
+from console import labels
 from console.config import ConsoleSettings
 from console.i18n import UI_LANGUAGES, translate
 from console.rasa_api import RasaAPI
@@ -127,6 +128,13 @@ def t(key: str, **values: object) -> str:
     return translate(key, ui_language(), **values)
 
 
+def _in_ui_language(label: Callable[..., str]) -> Callable[..., str]:
+    """A `console.labels` function for templates: the language is the page's (`{{ need_label(n) }}`)."""
+    def in_language(*args: Any) -> str:
+        return label(*args, ui_language())
+    return in_language
+
+
 def current_staff() -> Staff:
     staff = g.get("staff")
     if staff is None:  # pragma: no cover - the before_request hook guarantees it
@@ -141,6 +149,7 @@ def _register(app: Flask) -> None:
     app.register_blueprint(views_tickets.blueprint)
     app.register_blueprint(views_funnel.blueprint)
     app.jinja_env.globals.update(t=t, ui_language=ui_language, UI_LANGUAGES=UI_LANGUAGES)
+    app.jinja_env.globals.update({name: _in_ui_language(fn) for name, fn in labels.JINJA_GLOBALS.items()})
 
     @app.before_request
     def require_staff() -> Any:

@@ -71,7 +71,7 @@ class Console:
     def add_ticket(self, *, office: str = OFFICE_A, channel: str = "rest", sender_id: str | None = None,
                    fields: dict[str, Any] | None = None, priority: str = "normal", origin: str = "PE",
                    needs: tuple[str, ...] = ("employment",), at: datetime | None = None,
-                   last_inbound_at: datetime | None = None) -> str:
+                   last_inbound_at: datetime | None = None, eligibility: dict[str, Any] | None = None) -> str:
         at = at or self.clock()
         with self.db.session() as session:
             person = Person(sender_id=sender_id or f"rest-{secrets.token_hex(8)}", channel=channel,
@@ -80,9 +80,9 @@ class Console:
             session.add(person)
             session.flush()
             intake = Intake(person_id=person.id, fields_encrypted=self.cipher.encrypt_json(
-                fields or {"full_name": "María Quispe", "city": "Alcobendas"}),
+                fields or {"preferred_name": "María Quispe", "residence_city": "Alcobendas"}),
                 origin_country=origin, residence_country="ES", needs=list(needs),
-                eligibility={"outcome": "likely_eligible", "reasons": ["irregular_status"]},
+                eligibility=eligibility or {"outcome": "likely_eligible", "country": "ES", "reasons": ["es-minimum-stay"]},
                 vulnerability_flag=False, created_at=at, completed_at=at)
             session.add(intake)
             session.flush()
