@@ -92,8 +92,8 @@ def served(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     whatsapp = console.add_ticket(channel="whatsapp", sender_id=f"wa-{secrets.token_hex(12)}",
                                   last_inbound_at=now - timedelta(hours=30))
     reference = console.add_ticket(sender_id=person.sender, priority="urgent",
-                                   fields={"full_name": "María Quispe <i>Mamani</i>", "city": "Alcobendas",
-                                           "household": 3})
+                                   fields={"preferred_name": "María Quispe <i>Mamani</i>", "residence_city": "Alcobendas",
+                                           "household_adults": 3, "contact_time": "morning"})
 
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -140,6 +140,7 @@ def test_a_caseworker_works_a_ticket_from_sign_in_to_close(browser: object, serv
     page.click(f"text={served.reference}")
     page.wait_for_url(f"**/tickets/{served.reference}")
     expect(page.locator("#summary")).to_contain_text("María Quispe <i>Mamani</i>")  # shown as typed, not as HTML
+    expect(page.locator("#summary")).not_to_contain_text("preferred_name")  # labels, not machine keys
     expect(page.locator("#chat")).to_contain_text("soy de Perú y vivo en Madrid")
     expect(page.locator("#handoff-state")).to_have_attribute("data-paused", "no")
     page.screenshot(path=SHOTS / "03-ticket.png", full_page=True)
