@@ -12,7 +12,8 @@ from bot.actions.base import slot_values
 from bot.conversation.context import context_updates
 
 CONTEXT_SLOTS = ["language", "language_confirmed", "country_origin", "country_residence",
-                 "region_residence", "need", "pending_country"]
+                 "region_residence", "need", "pending_country",
+                 "city_residence", "city_return"]
 
 
 class ActionExtractContext(Action):

@@ -44,7 +44,7 @@ QUESTIONS = {
 # Below this confidence an interruption (cancel, why...) does not override a usable answer.
 SURE = 0.6
 CONTEXT_SLOTS = ["need", "elig_months", "elig_vulnerability", "eligibility_result", "pending_country",
-                 "country_origin", "country_residence", "region_residence"]
+                 "country_origin", "country_residence", "region_residence", "city_residence", "city_return"]
 
 
 def today() -> dt.date:

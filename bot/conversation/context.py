@@ -1,4 +1,4 @@
-"""What a new message tells us about the person's context: reply language and countries.
+"""What a new message tells us about the person's context: reply language, countries, cities.
 
 Runs on every user turn (the `action_extract_context` custom slot mapping) and returns
 only the slots that change.
@@ -7,6 +7,7 @@ only the slots that change.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from bot.nlu.language import SUPPORTED, choose_reply_language
@@ -17,6 +18,13 @@ CORRECTION_CUES = re.compile(
     r"desculp[ae]|na verdade|quis dizer|me enganei|corrig|sorry|actually|i mean|correction|"
     r"wait|no no)\b",
     re.IGNORECASE,
+)
+
+# A verb of going back right before a city ("quiero volver a Cusco", "voltar para Santos"):
+# only then is an origin-country city where the person returns, not just where they are from.
+RETURN_CUES = re.compile(
+    r"\b(volver|vuelvo|volvemos|regresar|regreso|regresamos|retornar|retorno|voltar|volto|"
+    r"regressar|regresso|return|returning|go back|move back)\b(\W+\w+){0,2}?\W+$",
 )
 
 
@@ -97,7 +105,13 @@ def country_updates(message: dict[str, Any], slots: dict[str, Any]) -> dict[str,
                 updates["region_residence"] = None
     for place in message.get("places") or []:
         country, region = place.get("country"), place.get("region")
-        if country in RESIDENCE_COUNTRIES and place.get("role") != "origin":
+        current = updates.get("country_residence", slots.get("country_residence"))
+        if (correcting and place.get("role") == "residence" and country in RESIDENCE_COUNTRIES
+                and current and current != country):
+            # "no, vivo en Milán": the city's country replaces the residence, as a country would
+            updates.update({"country_residence": country, "region_residence": region})
+            updates.pop("pending_country", None)
+        elif country in RESIDENCE_COUNTRIES and place.get("role") != "origin":
             if not updates.get("country_residence") and not slots.get("country_residence"):
                 updates["country_residence"] = country
             if region and (updates.get("country_residence") or slots.get("country_residence")) == country:
@@ -110,7 +124,56 @@ def country_updates(message: dict[str, Any], slots: dict[str, Any]) -> dict[str,
     return updates
 
 
+def city_updates(message: dict[str, Any], slots: dict[str, Any], countries: dict[str, Any]) -> dict[str, Any]:
+    """The residence city, and the city the person returns to, when they clearly said them.
+
+    `countries` are this message's country updates. A remembered city always lies in the
+    remembered country: a city of another country is not used, and a changed country
+    forgets the city. A different city of the same country replaces the remembered one
+    only as a correction; otherwise which is right is unknown, so it is forgotten and
+    the intake asks.
+    """
+    updates: dict[str, Any] = {}
+    text = message.get("text") or ""
+    correcting = bool(CORRECTION_CUES.search(text))
+    wanted = {"city_residence": "country_residence", "city_return": "country_origin"}
+    for city_slot, country_slot in wanted.items():
+        if country_slot in countries and countries[country_slot] != slots.get(country_slot):
+            updates[city_slot] = None
+    folded = fold(text)
+    for place in message.get("places") or []:
+        city, country, role = place.get("city"), place.get("country"), place.get("role")
+        if not city or not country:
+            continue
+        if role == "residence" and country in RESIDENCE_COUNTRIES:
+            city_slot = "city_residence"
+        elif role == "origin" and country in ORIGIN_COUNTRIES and _after_return_verb(folded, str(city)):
+            city_slot = "city_return"
+        else:
+            continue
+        if country != countries.get(wanted[city_slot], slots.get(wanted[city_slot])):
+            continue  # a city of another country than the person's: not theirs
+        current = updates.get(city_slot, slots.get(city_slot))
+        if current and fold(str(current)) != fold(str(city)) and not correcting:
+            updates[city_slot] = None
+        elif current != city:
+            updates[city_slot] = city
+    return {slot: value for slot, value in updates.items() if value != slots.get(slot)}
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, so "Cusco" said as "cusco" is the same city."""
+    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+
+
+def _after_return_verb(folded_text: str, city: str) -> bool:
+    at = folded_text.find(fold(city))
+    return at >= 0 and bool(RETURN_CUES.search(folded_text[:at]))
+
+
 def context_updates(message: dict[str, Any], slots: dict[str, Any]) -> dict[str, Any]:
     updates = language_updates(message, slots)
-    updates.update(country_updates(message, slots))
+    countries = country_updates(message, slots)
+    updates.update(countries)
+    updates.update(city_updates(message, slots, countries))
     return updates

@@ -275,8 +275,16 @@ def after_failure(requested: str, failures: int) -> tuple[dict[str, Any], bool]:
 
 
 def prefill(slots: dict[str, Any]) -> dict[str, Any]:
-    """What the person already said in the conversation (need, eligibility answers)."""
+    """What the person already said in the conversation (need, cities, eligibility answers).
+
+    The context remembers a city only while it lies in the remembered country, so a city
+    is reused only next to its country; the summary shows it and it can be edited there.
+    """
     updates: dict[str, Any] = {}
+    for city_slot, country_slot, intake_slot in (("city_residence", "country_residence", "intake_residence_city"),
+                                                 ("city_return", "country_origin", "intake_return_city")):
+        if slots.get(city_slot) and slots.get(country_slot) and slots.get(intake_slot) is None:
+            updates[intake_slot] = slots[city_slot]
     if slots.get("need") in NEEDS and slots.get("intake_needs") is None:
         updates["intake_needs"] = [slots["need"]]
     months = slots.get("elig_months")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.conversation.context import country_updates, language_updates
+from bot.conversation.context import city_updates, context_updates, country_updates, language_updates
 from bot.nlu.language import choose_reply_language
 
 
@@ -83,3 +83,51 @@ def test_a_city_gives_the_residence_country_and_the_spanish_region() -> None:
 def test_going_back_to_europe_is_not_a_new_origin() -> None:
     message = {"text": "¿si vuelvo con el programa puedo regresar a España?", "entities": [_country("ES", "origin")]}
     assert country_updates(message, {"country_origin": "PE", "country_residence": "ES"}) == {}
+
+
+ALCOBENDAS = {"city": "Alcobendas", "country": "ES", "region": "madrid", "role": "residence"}
+
+
+def test_a_residence_city_is_remembered_with_its_country() -> None:
+    message = {"text": "hola, soy peruana y vivo en Alcobendas", "entities": [], "places": [ALCOBENDAS]}
+    updates = context_updates(message, {"language": "es", "language_confirmed": True})
+    assert updates["country_residence"] == "ES"
+    assert updates["city_residence"] == "Alcobendas"
+
+
+def test_a_city_of_another_country_than_the_residence_is_not_used() -> None:
+    milan = {"city": "Milán", "country": "IT", "region": None, "role": "residence"}
+    message = {"text": "mi hermana y yo vivimos en Milán", "entities": [], "places": [milan]}
+    assert "city_residence" not in context_updates(message, {"country_residence": "ES", "language_confirmed": True})
+
+
+def test_a_correction_moves_the_residence_city_and_its_country() -> None:
+    milan = {"city": "Milán", "country": "IT", "region": None, "role": "residence"}
+    message = {"text": "no, espera, vivo en Milán", "entities": [], "places": [milan]}
+    slots = {"country_residence": "ES", "city_residence": "Alcobendas", "region_residence": "madrid"}
+    updates = country_updates(message, slots)
+    assert updates["country_residence"] == "IT"
+    assert city_updates(message, slots, updates) == {"city_residence": "Milán"}
+
+
+def test_another_city_without_a_correction_forgets_the_city() -> None:
+    getafe = {"city": "Getafe", "country": "ES", "region": "madrid", "role": "residence"}
+    message = {"text": "trabajo en Getafe", "entities": [], "places": [getafe]}
+    assert city_updates(message, {"country_residence": "ES", "city_residence": "Alcobendas"}, {}) == {
+        "city_residence": None}
+
+
+def test_a_changed_country_forgets_the_city() -> None:
+    message = {"text": "perdón, vivo en Portugal", "entities": [_country("PT", "residence")]}
+    slots = {"country_residence": "ES", "city_residence": "Alcobendas"}
+    assert city_updates(message, slots, country_updates(message, slots)) == {"city_residence": None}
+
+
+def test_a_return_city_only_when_the_person_goes_back_there() -> None:
+    cusco = {"city": "Cusco", "country": "PE", "region": None, "role": "origin"}
+    back = {"text": "quiero volver a Cusco", "entities": [], "places": [cusco]}
+    assert city_updates(back, {"country_origin": "PE"}, {}) == {"city_return": "Cusco"}
+    born = {"text": "soy de Cusco", "entities": [], "places": [cusco]}
+    assert city_updates(born, {"country_origin": "PE"}, {}) == {}
+    elsewhere = {"text": "quiero volver a Cusco", "entities": [], "places": [cusco]}
+    assert city_updates(elsewhere, {"country_origin": "CO"}, {}) == {}

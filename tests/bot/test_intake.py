@@ -115,6 +115,16 @@ def test_what_the_person_said_before_is_reused() -> None:
     assert form.prefill({"elig_vulnerability": DECLINED}) == {"intake_vulnerability": DECLINED}
 
 
+def test_cities_said_earlier_are_reused_so_their_questions_are_skipped() -> None:
+    said = {"country_residence": "ES", "city_residence": "Alcobendas", "country_origin": "PE", "city_return": "Cusco"}
+    prefilled = form.prefill(said)
+    assert prefilled == {"intake_residence_city": "Alcobendas", "intake_return_city": "Cusco"}
+    # an answer the form already has is not overwritten
+    assert form.prefill({**said, "intake_residence_city": "Getafe"}) == {"intake_return_city": "Cusco"}
+    # without its country (forgotten after a change) a city is not reused
+    assert form.prefill({"city_residence": "Alcobendas"}) == {}
+
+
 def test_slots_become_valid_case_data() -> None:
     answers = form.answers_from_slots(COMPLETE, "es")
     assert validate_intake(answers) == []

@@ -383,3 +383,15 @@ def test_erasure_confirmed_midway_ends_the_intake_and_keeps_nothing(make_person,
     assert slots["requested_slot"] is None
     assert persons_named(cases, person.sender) == 0
     assert tickets_of(cases, person.sender) == []
+
+
+def test_a_city_said_before_the_intake_is_not_asked_again_and_is_in_the_summary(make_person) -> None:
+    person = make_person("es")
+    person.text("hola, soy peruana y vivo en Alcobendas")
+    person.say("quiero volver a Perú, ¿me ayudan?")
+    asked, replies = answer_until(person, SPANISH, stop_at="intake_confirmed")
+    assert "intake_residence_city" not in asked
+    assert "intake_return_city" in asked  # where in Peru was never said
+    summary = text_of(replies)
+    assert "Alcobendas" in summary
+    assert person.tracker()["slots"]["intake_residence_city"] == "Alcobendas"
