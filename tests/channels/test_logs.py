@@ -6,22 +6,18 @@ provider's API refusing with an error that echoes the recipient, the 24-hour ref
 status callbacks, a lost handle.
 """
 
+# The fixtures imported from tests.channels.kits are test parameters here, which ruff reads as redefinitions.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.config import TelegramConfig
-from channels.ratelimit import RateLimiter
-from channels.telegram_chat import TelegramInput
-from channels.whatsapp import WhatsAppInput
-from channels.worker import InboxWorker
-from tests.channels.conftest import BotDouble, Clock, Store, serve
-from tests.channels.fakes import FakeTelegram, FakeTwilio
-from tests.channels.test_telegram import SECRET, TOKEN, TelegramKit, message_update
-from tests.channels.test_whatsapp import PUBLIC, SID, WhatsAppKit, config, inbound
+from tests.channels.kits import tg, wa  # noqa: F401 - shared fixtures
+from tests.channels.test_telegram import TelegramKit, message_update
+from tests.channels.test_whatsapp import PUBLIC, SID, WhatsAppKit, inbound
 
 PHONE = "+34699887766"
 CHAT = 555123987
@@ -34,31 +30,6 @@ def assert_clean(caplog: pytest.LogCaptureFixture) -> None:
     assert caplog.records, "nothing was logged: the check would prove nothing"
     for secret in SECRETS:
         assert secret not in logged, secret
-
-
-@pytest.fixture
-async def wa(store: Store, twilio_api: FakeTwilio, bot: BotDouble, clock: Clock) -> AsyncIterator[WhatsAppKit]:
-    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
-    channel = WhatsAppInput(config(store, twilio_api), engine=store.engine, cipher=store.cipher, worker=worker, clock=clock)
-    _, client = await serve(channel, bot)
-    yield WhatsAppKit(channel, client, twilio_api, store, bot, clock)
-    await worker.stop()
-    await client.aclose()
-    await channel.close()
-
-
-@pytest.fixture
-async def tg(store: Store, telegram_api: FakeTelegram, bot: BotDouble, clock: Clock) -> AsyncIterator[TelegramKit]:
-    settings = TelegramConfig(bot_token=TOKEN, webhook_secret=SECRET, api_base_url=telegram_api.base_url,
-                              store=store.case_store)
-    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
-    channel = TelegramInput(settings, engine=store.engine, cipher=store.cipher, worker=worker, clock=clock,
-                            limiter=RateLimiter(per_chat_interval_s=0.0))
-    _, client = await serve(channel, bot)
-    yield TelegramKit(channel, client, telegram_api, store, bot, clock)
-    await worker.stop()
-    await client.aclose()
-    await channel.close()
 
 
 async def test_whatsapp_logs_no_phone_and_no_text(wa: WhatsAppKit, caplog: pytest.LogCaptureFixture) -> None:

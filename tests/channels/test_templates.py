@@ -6,9 +6,11 @@ window; free-form text is refused outside it; a malformed SID is never sent. Tel
 no window and no templates: the message's text is sent.
 """
 
+# The fixtures imported from tests.channels.kits are test parameters here, which ruff reads as redefinitions.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -17,45 +19,15 @@ from rasa.shared.core.events import BotUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from casework.handles import Handle
-from channels.config import TelegramConfig
 from channels.durable import DeliveryRefused
-from channels.ratelimit import RateLimiter
-from channels.telegram_chat import TelegramInput
-from channels.whatsapp import WhatsAppInput
-from channels.worker import InboxWorker
-from tests.channels.conftest import START, BotDouble, Clock, Store, serve
-from tests.channels.fakes import FakeTelegram, FakeTwilio
-from tests.channels.test_telegram import CHAT, SECRET, TOKEN, TelegramKit, message_update
-from tests.channels.test_whatsapp import NUMBER, PHONE, PUBLIC, WhatsAppKit, config, inbound
+from tests.channels.conftest import START, Store
+from tests.channels.kits import tg, wa  # noqa: F401 - shared fixtures
+from tests.channels.test_telegram import CHAT, TelegramKit, message_update
+from tests.channels.test_whatsapp import NUMBER, PHONE, PUBLIC, WhatsAppKit, inbound
 
 TEMPLATE = "HX" + "0123456789abcdef" * 2
 REOPEN = "Hola, te escribe la Ventanilla Única sobre tu solicitud. ¿Podemos seguir hablando?"
 MALFORMED = ["HX123", "MG" + "0" * 32, "HX" + "g" * 32, "HX" + "0" * 33, " " + TEMPLATE, "", 42, ["HX"]]
-
-
-@pytest.fixture
-async def wa(store: Store, twilio_api: FakeTwilio, bot: BotDouble, clock: Clock) -> AsyncIterator[WhatsAppKit]:
-    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
-    channel = WhatsAppInput(config(store, twilio_api), engine=store.engine, cipher=store.cipher, worker=worker, clock=clock)
-    _, client = await serve(channel, bot)
-    yield WhatsAppKit(channel, client, twilio_api, store, bot, clock)
-    await worker.stop()
-    await client.aclose()
-    await channel.close()
-
-
-@pytest.fixture
-async def tg(store: Store, telegram_api: FakeTelegram, bot: BotDouble, clock: Clock) -> AsyncIterator[TelegramKit]:
-    settings = TelegramConfig(bot_token=TOKEN, webhook_secret=SECRET, api_base_url=telegram_api.base_url,
-                              store=store.case_store)
-    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
-    channel = TelegramInput(settings, engine=store.engine, cipher=store.cipher, worker=worker, clock=clock,
-                            limiter=RateLimiter(per_chat_interval_s=0.0))
-    _, client = await serve(channel, bot)
-    yield TelegramKit(channel, client, telegram_api, store, bot, clock)
-    await worker.stop()
-    await client.aclose()
-    await channel.close()
 
 
 def staff_event(text: str, template: object = None) -> BotUttered:
