@@ -8,6 +8,12 @@ a turn is in flight makes Rasa write the whole in-memory tracker back. So these 
 only ever delete rows *before* the sender's latest session start (Rasa never counts them
 again), or whole conversations that have been silent longer than the retention period.
 
+In the production profile the tracker store (bot/stores/tracker.py) also keeps one row per
+sender in `tracker_snapshots`: the slots and form of the sender's current session, so a
+turn need not replay a long session. It holds personal data like the events, and it
+belongs to the session whose `session_started` row it names: whenever rows are deleted
+here, snapshots whose session start row is gone are deleted with them.
+
 Only the table layout is shared with Rasa (declared here, not imported: the case-work core
 does not import rasa). The URL is `Settings.tracker_store_url`.
 """
@@ -50,6 +56,27 @@ events = Table(
     Column("action_name", String(255)),
     Column("data", Text),
 )
+
+# The layout of bot.stores.tracker.SQLSnapshot.
+snapshots = Table(
+    "tracker_snapshots", _metadata,
+    Column("sender_id", String(255), primary_key=True),
+    Column("session_start", Float),
+    Column("upto_id", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+
+def _drop_orphan_snapshots(connection: Connection) -> int:
+    """Delete snapshots whose session's `session_started` row no longer exists."""
+    if not inspect(connection).has_table("tracker_snapshots"):
+        return 0
+    start_row = select(events.c.id).where(
+        events.c.sender_id == snapshots.c.sender_id,
+        events.c.type_name == SESSION_STARTED,
+        events.c.timestamp == snapshots.c.session_start,
+    )
+    return int(connection.execute(delete(snapshots).where(~start_row.exists())).rowcount or 0)
 
 
 def tracker_engine(url: str) -> Engine:
@@ -117,6 +144,7 @@ def erase_conversation(engine: Engine, *, sender_id: str, after: float | None, f
         elif after is not None:
             condition = and_(condition, or_(events.c.timestamp <= after, events.c.timestamp.is_(None)))
         deleted = int(connection.execute(delete(events).where(condition)).rowcount or 0)
+        _drop_orphan_snapshots(connection)
     if deleted:
         _compact(engine)
     return ConversationErasure(ready=True, events_deleted=deleted)
@@ -145,6 +173,7 @@ def purge_conversations(engine: Engine, *, before: float) -> int:
             select(latest.c.sender_id).group_by(latest.c.sender_id).having(func.max(latest.c.timestamp) < before)
         )
         silent_conversations = connection.execute(delete(events).where(events.c.sender_id.in_(silent))).rowcount
+        _drop_orphan_snapshots(connection)
     deleted = int(old_sessions or 0) + int(silent_conversations or 0)
     if deleted:
         _compact(engine)

@@ -121,7 +121,8 @@ def _spawn(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> 
 
 def _base_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false",
-            "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+            "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"}
 
 
 async def _first_answer(url: str, deadline_s: float) -> None:

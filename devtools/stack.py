@@ -186,6 +186,10 @@ def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
         "RASA_PORT": str(rasa_port),
         "ACTIONS_PORT": str(actions_port),
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        # One TensorFlow thread each: a turn's model work is small, and more threads only
+        # contend with the other processes for the cores (reports/bench.md).
+        "TF_INTER_OP_PARALLELISM_THREADS": os.environ.get("TF_INTER_OP_PARALLELISM_THREADS", "1"),
+        "TF_INTRA_OP_PARALLELISM_THREADS": os.environ.get("TF_INTRA_OP_PARALLELISM_THREADS", "1"),
         "RASA_TELEMETRY_ENABLED": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "TRACKER_DB": str(workdir / "tracker.db"),

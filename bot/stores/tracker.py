@@ -16,35 +16,86 @@
 the turn fails (the channel reports it or retries later), the pool is small and bounded,
 start-up waits a bounded time for the database and then refuses to start, and a save
 checks under a per-person advisory lock that the stored events are still the ones this
-turn started from (`StaleTrackerError` otherwise). Creating it also installs the cached
-validation of action server responses (bot/stores/speedups.py).
+turn started from (`StaleTrackerError` otherwise).
+
+Two more things keep a turn's cost flat however long the conversation gets (measured in
+reports/bench.md): the database work runs in a worker thread, off the event loop that
+serves every other person; and a long session is read as a *snapshot* plus its recent
+events. Rasa loads, replays, featurises and sends to the action server every event of
+the current session on every turn, so a 500-event session costs about twice a short
+one. Once a session holds more than `2 * keep_events` events after its snapshot, the
+save that crosses the line stores a snapshot in `tracker_snapshots`: the session start,
+every slot that differs from its initial value, the active form and a paused
+conversation, as of a turn boundary `keep_events` events back. Reads for a turn then
+load that snapshot and the events after it; the rules, forms and actions only ever look
+at the last few turns. The full history stays in `events` (`retrieve_full_tracker`,
+the console, exports), and a snapshot belongs to one session: casework/conversations.py
+deletes it with that session (erasure, retention). Creating it also installs the serving
+speed-ups of bot/stores/speedups.py (cached response validation and event lookup, pooled
+action server connections).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import time
 import zlib
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.exc
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    ConversationPaused,
+    Event,
+    SessionStarted,
+    SlotSet,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot.stores.speedups import install_cached_action_validation
+from bot.stores.speedups import install_serving_speedups
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_POOL_SIZE = 5
 DEFAULT_MAX_OVERFLOW = 5
+# A turn reads the session's snapshot and at least this many events after it.
+DEFAULT_KEEP_EVENTS = 40
+
+
+class SQLSnapshot(SQLTrackerStore.Base):  # type: ignore[misc,valid-type]
+    """The state of one sender's current session up to `upto_id` (see the module docstring)."""
+
+    __tablename__ = "tracker_snapshots"
+    sender_id = sa.Column(sa.String(255), primary_key=True)
+    session_start = sa.Column(sa.Float)  # timestamp of the session's `session_started` row
+    upto_id = sa.Column(sa.Integer, nullable=False)  # last `events.id` folded in
+    data = sa.Column(sa.Text, nullable=False)  # JSON list of events
+
+
+@dataclass
+class _Loaded:
+    """What a tracker was read from: `head` snapshot events, then stored rows `ids`."""
+
+    head: int
+    ids: list[int]
+    session_start: float | None
+    snapshot_upto: int | None
+
+    @property
+    def last_id(self) -> int | None:
+        return self.ids[-1] if self.ids else self.snapshot_upto
 
 
 class TrackerStoreUnavailable(RuntimeError):
@@ -97,8 +148,10 @@ class StrictSQLTrackerStore(SQLTrackerStore):
         pool_timeout: float = 10,
         connect_timeout: int = 5,
         startup_timeout: float = 60,
+        keep_events: int = DEFAULT_KEEP_EVENTS,
         **kwargs: Any,
     ) -> None:
+        self.keep_events = int(keep_events)
         try:
             database_url = url or host
             if not database_url or "://" not in database_url:
@@ -117,7 +170,7 @@ class StrictSQLTrackerStore(SQLTrackerStore):
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
             TrackerStore.__init__(self, domain, event_broker, **kwargs)
             _keep_agent_from_wrapping()
-            install_cached_action_validation()
+            install_serving_speedups()
         except (ImportError, AttributeError) as error:
             # Rasa would answer these with an in-memory store and a warning.
             raise TrackerStoreUnavailable(f"tracker store could not be created: {error}") from error
@@ -164,23 +217,74 @@ class StrictSQLTrackerStore(SQLTrackerStore):
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise TrackerStoreUnavailable("tracker database error") from error
 
-    async def _retrieve(
-        self, sender_id: str, fetch_events_from_all_sessions: bool
-    ) -> DialogueStateTracker | None:
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The current session (snapshot + recent events), read in a worker thread."""
+        return await asyncio.to_thread(self._load_session, sender_id)
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        """Every stored event of every session (no snapshot), read in a worker thread."""
+        return await asyncio.to_thread(self._load_all, conversation_id)
+
+    def _load_all(self, sender_id: str) -> DialogueStateTracker | None:
         try:
-            return await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+            with self.session_scope() as session:
+                rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=True).all()
+                events = [json.loads(row.data) for row in rows]
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise TrackerStoreUnavailable("tracker database error") from error
+        if not events or not self.domain:
+            return None
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    def _load_session(self, sender_id: str) -> DialogueStateTracker | None:
+        try:
+            with self.session_scope() as session:
+                start = self._session_start(session, sender_id)
+                snapshot = session.get(SQLSnapshot, sender_id)
+                if snapshot is not None and snapshot.session_start != start:
+                    snapshot = None  # an earlier session's
+                query = session.query(self.SQLEvent.id, self.SQLEvent.data).filter(
+                    self.SQLEvent.sender_id == sender_id)
+                if start is not None:
+                    query = query.filter(self.SQLEvent.timestamp >= start)
+                if snapshot is not None:
+                    query = query.filter(self.SQLEvent.id > snapshot.upto_id)
+                rows = query.order_by(self.SQLEvent.id).all()
+                head = json.loads(snapshot.data) if snapshot is not None else []
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise TrackerStoreUnavailable("tracker database error") from error
+        events = head + [json.loads(data) for _, data in rows]
+        if not events or not self.domain:
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        tracker._oss_loaded = _Loaded(  # type: ignore[attr-defined]
+            head=len(head), ids=[row_id for row_id, _ in rows], session_start=start,
+            snapshot_upto=snapshot.upto_id if snapshot is not None else None,
+        )
+        return tracker
+
+    def _session_start(self, session: sa.orm.Session, sender_id: str) -> float | None:
+        """The timestamp of the sender's latest `session_started` row, as Rasa finds it."""
+        return session.query(sa.func.max(self.SQLEvent.timestamp)).filter(
+            self.SQLEvent.sender_id == sender_id,
+            self.SQLEvent.type_name == SessionStarted.type_name,
+        ).scalar()
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append this turn's events, after checking nobody else appended meanwhile.
 
         Under a transaction-scoped advisory lock for the person, the stored events of the
-        current session must be a prefix of the tracker's events (same count position,
-        same last event). If not, another process wrote for this person concurrently:
-        saving would interleave two turns, so `StaleTrackerError` is raised instead.
+        current session must still end where this tracker was read (same last row; or, for
+        a tracker this store did not read, the stored rows are a prefix of its events). If
+        not, another process wrote for this person concurrently: saving would interleave
+        two turns, so `StaleTrackerError` is raised instead.
         """
         await self.stream_events(tracker)
+        await asyncio.to_thread(self._save, tracker)
+
+    def _save(self, tracker: DialogueStateTracker) -> None:
+        events = list(tracker.events)
+        loaded: _Loaded | None = getattr(tracker, "_oss_loaded", None)
         try:
             with self.session_scope() as session:
                 if self.engine.dialect.name == "postgresql":
@@ -188,27 +292,57 @@ class StrictSQLTrackerStore(SQLTrackerStore):
                         sa.text("SELECT pg_advisory_xact_lock(:key)"),
                         {"key": _advisory_key(tracker.sender_id)},
                     )
-                stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False)
-                count = stored.count()
-                self._check_not_stale(tracker, count, stored)
-                for event in list(tracker.events)[count:]:
-                    session.add(self._row(tracker.sender_id, event))
+                if loaded is None:
+                    loaded = self._adopt(session, tracker, events)
+                else:
+                    last = session.query(sa.func.max(self.SQLEvent.id)).filter(
+                        self.SQLEvent.sender_id == tracker.sender_id).scalar()
+                    if last != loaded.last_id:
+                        raise StaleTrackerError("events were stored concurrently for this person")
+                rows = [self._row(tracker.sender_id, e) for e in events[loaded.head + len(loaded.ids):]]
+                session.add_all(rows)
+                session.flush()
+                saved = _Loaded(loaded.head, loaded.ids + [row.id for row in rows],
+                                loaded.session_start, loaded.snapshot_upto)
+                snapshot = self._maybe_snapshot(tracker.sender_id, events, saved)
+                if snapshot is not None:
+                    session.merge(snapshot)
                 session.commit()
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise TrackerStoreUnavailable("tracker database error") from error
+        tracker._oss_loaded = saved  # type: ignore[attr-defined]
 
-    def _check_not_stale(self, tracker: DialogueStateTracker, count: int, stored: Any) -> None:
-        if count == 0:
-            return
-        events = list(tracker.events)
-        if count > len(events):
+    def _adopt(self, session: sa.orm.Session, tracker: DialogueStateTracker, events: list[Event]) -> _Loaded:
+        """For a tracker this store did not read: its stored prefix, checked as Rasa would count it."""
+        start = self._session_start(session, tracker.sender_id)
+        query = session.query(self.SQLEvent.id, self.SQLEvent.type_name, self.SQLEvent.timestamp).filter(
+            self.SQLEvent.sender_id == tracker.sender_id)
+        if start is not None:
+            query = query.filter(self.SQLEvent.timestamp >= start)
+        stored = query.order_by(self.SQLEvent.id).all()
+        if len(stored) > len(events):
             raise StaleTrackerError("more events stored than this turn has seen")
-        last_stored = stored.order_by(None).order_by(self.SQLEvent.id.desc()).first()
-        mine = events[count - 1]
-        if last_stored.type_name != mine.type_name or not _same_time(
-            json.loads(last_stored.data).get("timestamp"), mine.timestamp
-        ):
-            raise StaleTrackerError("events were stored concurrently for this person")
+        if stored:
+            _, type_name, timestamp = stored[-1]
+            mine = events[len(stored) - 1]
+            if type_name != mine.type_name or not _same_time(timestamp, mine.timestamp):
+                raise StaleTrackerError("events were stored concurrently for this person")
+        return _Loaded(head=0, ids=[row_id for row_id, _, _ in stored], session_start=start, snapshot_upto=None)
+
+    def _maybe_snapshot(self, sender_id: str, events: list[Event], saved: _Loaded) -> SQLSnapshot | None:
+        """A new snapshot when more than `2 * keep_events` rows follow the current one."""
+        if self.keep_events <= 0 or len(saved.ids) <= 2 * self.keep_events or not self.domain:
+            return None
+        cut = _turn_boundary(events, saved.head, len(saved.ids) - self.keep_events)
+        if cut is None:
+            return None
+        prefix = events[: saved.head + cut]
+        start = _latest_session_start(prefix)
+        if start is None or (saved.session_start is not None and start.timestamp != saved.session_start):
+            return None  # the session changed within the events read: the next read decides
+        state = snapshot_events(prefix, self.domain, sender_id, start)
+        return SQLSnapshot(sender_id=sender_id, session_start=start.timestamp, upto_id=saved.ids[cut - 1],
+                           data=json.dumps([e.as_dict() for e in state]))
 
     def _row(self, sender_id: str, event: Event) -> SQLTrackerStore.SQLEvent:
         data = event.as_dict()
@@ -220,6 +354,43 @@ class StrictSQLTrackerStore(SQLTrackerStore):
             action_name=data.get("name"),
             data=json.dumps(data),
         )
+
+
+def _turn_boundary(events: Sequence[Event], head: int, at_most: int) -> int | None:
+    """The largest n <= at_most such that stored row n (1-based after the head) is `action_listen`."""
+    for n in range(at_most, 0, -1):
+        event = events[head + n - 1]
+        if isinstance(event, ActionExecuted) and event.action_name == ACTION_LISTEN_NAME:
+            return n
+    return None
+
+
+def _latest_session_start(events: Sequence[Event]) -> SessionStarted | None:
+    for event in reversed(events):
+        if isinstance(event, SessionStarted):
+            return event
+    return None
+
+
+def snapshot_events(prefix: Sequence[Event], domain: Domain, sender_id: str, start: SessionStarted) -> list[Event]:
+    """Events that rebuild the state `prefix` leaves: session start, slots, form, pause.
+
+    Replayed by Rasa's own tracker, so reverted turns, restarts and resets count as Rasa
+    counts them. Timestamps stay Rasa's: the session's start, then the last event's.
+    """
+    state = DialogueStateTracker.from_events(sender_id, list(prefix), domain.slots)
+    at = prefix[-1].timestamp
+    events: list[Event] = [
+        ActionExecuted(ACTION_SESSION_START_NAME, timestamp=start.timestamp),
+        SessionStarted(timestamp=start.timestamp),
+    ]
+    events += [SlotSet(slot.name, slot.value, timestamp=at)
+               for slot in state.slots.values() if slot.value != slot.initial_value]
+    if state.active_loop_name:
+        events.append(ActiveLoop(state.active_loop_name, timestamp=at))
+    if state.is_paused():
+        events.append(ConversationPaused(timestamp=at))
+    return events
 
 
 def _same_time(stored: float | None, mine: float | None) -> bool:
