@@ -17,6 +17,9 @@ TWILIO_API_BASE_URL = "https://api.twilio.com"
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
 
 
+DEFAULT_INBOX_CONCURRENCY = 8
+
+
 @dataclass(frozen=True)
 class CaseStore:
     """Where inbound messages and handles are kept, and the secrets that protect them."""
@@ -107,3 +110,17 @@ def telegram_config(environ: Mapping[str, str] | None = None) -> TelegramConfig:
         public_base_url=_base(env, "PUBLIC_BASE_URL", None),
         store=store, missing=tuple(missing),
     )
+
+
+def inbox_concurrency(environ: Mapping[str, str]) -> int:
+    """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 8)."""
+    raw = _text(environ, "INBOX_CONCURRENCY")
+    if not raw:
+        return DEFAULT_INBOX_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ValueError(f"INBOX_CONCURRENCY must be a whole number, not {raw!r}") from error
+    if not 1 <= value <= 64:
+        raise ValueError(f"INBOX_CONCURRENCY must be between 1 and 64, not {value}")
+    return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -36,7 +37,7 @@ from casework.handles import (
 )
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
-from channels.config import CaseStore
+from channels.config import CaseStore, inbox_concurrency
 from channels.inbound import inbound_text
 from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
@@ -63,10 +64,14 @@ def _engine(url: str) -> Any:
 
 
 def shared_worker(engine: Any, cipher: FieldCipher) -> InboxWorker:
-    """One worker per process and database, shared by every inbox channel."""
+    """One worker per process and database, shared by every inbox channel.
+
+    `INBOX_CONCURRENCY` people's messages are processed at once (default 8; keep it
+    below the cases database pool, 5 + 10 connections per process).
+    """
     key = str(engine.url)
     if key not in _workers:
-        _workers[key] = InboxWorker(engine, cipher)
+        _workers[key] = InboxWorker(engine, cipher, concurrency=inbox_concurrency(os.environ))
     return _workers[key]
 
 

@@ -5,6 +5,13 @@ filter by provider, so the worker hands each claimed message to the handler regi
 for its provider. A failure gives the message back with a growing delay (`mark_failed`);
 the person hears once that we are having trouble; nothing is dropped. Database calls run
 in a thread, never on the event loop.
+
+Several people's messages are processed at once (`concurrency`, `INBOX_CONCURRENCY`):
+a turn mostly waits on the action server and the databases, and one-at-a-time made a
+replica's throughput one over the latency of a turn. One person's messages still go one
+at a time and in order, in this process and across replicas: `claim_next` never hands
+out a message while an earlier one of the same sender is unfinished. SQLite (the
+embedded default) keeps one at a time: it has a single writer.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ BACKOFF_S = (15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
 MAX_ATTEMPTS = 12  # about half a day of retries before a message is left for staff as "failed"
 LEASE_S = 300.0
 POLL_S = 5.0
+DEFAULT_CONCURRENCY = 8
 UNKNOWN_PROVIDER_RETRY_S = 60.0
 
 
@@ -69,7 +77,7 @@ class InboxWorker:
     def __init__(
         self, engine: Any, cipher: FieldCipher, *, clock: Callable[[], datetime] = utc_now,
         lease_s: float = LEASE_S, poll_s: float = POLL_S, backoff_s: Sequence[float] = BACKOFF_S,
-        max_attempts: int = MAX_ATTEMPTS, name: str | None = None,
+        max_attempts: int = MAX_ATTEMPTS, name: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.engine = engine
         self.cipher = cipher
@@ -78,6 +86,7 @@ class InboxWorker:
         self.poll_s = poll_s
         self.backoff_s = tuple(backoff_s)
         self.max_attempts = max_attempts
+        self.concurrency = 1 if engine.dialect.name == "sqlite" else max(1, int(concurrency))
         self.name = name or f"channels-{secrets.token_hex(4)}"
         self._handlers: dict[str, MessageHandler] = {}
         self._troubled: set[str] = set()  # senders already told about the trouble
@@ -116,17 +125,33 @@ class InboxWorker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def drain(self) -> int:
-        """Process every message available now; returns how many were handled."""
+        """Process every message available now, up to `concurrency` at a time; returns how many.
+
+        Keeps claiming while a slot is free, so messages that arrive meanwhile are taken too;
+        returns when nothing is in flight and nothing is available.
+        """
         if self._drain_lock is None:
             self._drain_lock = asyncio.Lock()
         handled = 0
+        in_flight: set[asyncio.Task[None]] = set()
         async with self._drain_lock:
             while True:
-                message = await asyncio.to_thread(self._claim)
-                if message is None:
+                while len(in_flight) < self.concurrency:
+                    try:
+                        message = await asyncio.to_thread(self._claim)
+                    except Exception:
+                        if in_flight:  # let the turns under way finish before reporting
+                            await asyncio.wait(in_flight)
+                        raise
+                    if message is None:
+                        break
+                    in_flight.add(asyncio.create_task(self._process(message)))
+                if not in_flight:
                     return handled
-                await self._process(message)
-                handled += 1
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                handled += len(done)
 
     def _claim(self) -> ClaimedMessage | None:
         with session_scope(self.engine) as session:

@@ -1,0 +1,93 @@
+"""The inbox worker answers several people at once, and each person in order, one message at a time.
+
+Before, one replica handled one message at a time for everybody: a person waited for every
+turn queued before theirs. Concurrency is observed by counting turns under way (no timings).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from casework.db import make_engine, session_scope, upgrade
+from casework.inbox import record_inbound
+from casework.privacy import FieldCipher
+from channels.worker import ClaimedMessage, InboxWorker
+from tests.casework.conftest import postgres_admin, throwaway_postgres  # noqa: F401 - fixture
+from tests.casework.factories import new_key
+
+START = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+
+class Recorder:
+    """A channel handler that notes what overlapped.
+
+    Each turn waits (at most a few seconds) until `expect` people are under way, as a slow
+    action server would make it wait, so the count does not depend on the machine's speed.
+    """
+
+    def __init__(self, expect: int) -> None:
+        self.expect = expect
+        self.enough = asyncio.Event()
+        self.running: set[str] = set()
+        self.most_at_once = 0
+        self.overlap_same_sender = False
+        self.order: dict[str, list[str]] = defaultdict(list)
+
+    async def process(self, message: ClaimedMessage) -> None:
+        sender = message.sender_id
+        self.overlap_same_sender |= sender in self.running
+        self.running.add(sender)
+        self.most_at_once = max(self.most_at_once, len(self.running))
+        if len(self.running) >= self.expect:
+            self.enough.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.enough.wait(), 5)
+        self.order[sender].append(message.payload["text"])
+        self.running.discard(sender)
+
+    async def on_first_failure(self, message: ClaimedMessage) -> None:
+        raise AssertionError("nothing fails here")
+
+    def forget(self, message: ClaimedMessage) -> None:
+        pass
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cases.db'}"
+        upgrade(url)
+        yield url
+        return
+    with throwaway_postgres(request.getfixturevalue("postgres_admin")) as url:
+        upgrade(url)
+        yield url
+
+
+async def test_people_are_answered_at_once_and_each_in_order(database_url: str) -> None:
+    engine, cipher = make_engine(database_url), FieldCipher([new_key()])
+    messages = [("ana", "a1"), ("ana", "a2"), ("ana", "a3"), ("bea", "b1"), ("caio", "c1"), ("dani", "d1"),
+                ("bea", "b2")]
+    with session_scope(engine) as session:
+        for index, (sender, text) in enumerate(messages):
+            record_inbound(session, provider="whatsapp", provider_message_id=f"SM{index}", sender_id=sender,
+                           payload={"text": text}, cipher=cipher, now=START + timedelta(seconds=index))
+    recorder = Recorder(expect=1 if engine.dialect.name == "sqlite" else 4)
+    worker = InboxWorker(engine, cipher, clock=lambda: START + timedelta(minutes=1), concurrency=8)
+    worker.register("whatsapp", recorder)
+    try:
+        assert await worker.drain() == len(messages)
+    finally:
+        engine.dispose()
+    assert dict(recorder.order) == {"ana": ["a1", "a2", "a3"], "bea": ["b1", "b2"], "caio": ["c1"], "dani": ["d1"]}
+    assert not recorder.overlap_same_sender, "one person's messages must never be processed at once"
+    if engine.dialect.name == "sqlite":
+        assert recorder.most_at_once == 1  # a single writer: one at a time
+    else:
+        assert recorder.most_at_once == 4  # ana, bea, caio and dani together
