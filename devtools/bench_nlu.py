@@ -47,13 +47,36 @@ def write_fold(examples: list[dict[str, Any]], path: Path) -> None:
     RasaYAMLWriter().dump(str(path), TrainingData([e["message"] for e in examples]))
 
 
+FOLD_CACHE = ROOT / "models" / "cv"
+
+
+def fold_key(config: Path, nlu: Path) -> str:
+    """Hash of what a fold's model is trained from: config, fold data, domain, Rasa version."""
+    import hashlib
+
+    import rasa
+
+    digest = hashlib.sha256(rasa.__version__.encode())
+    for path in [config, nlu, *sorted((ROOT / "domain").rglob("*.yml"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def train(config: Path, nlu: Path, out: Path, name: str) -> Path:
+    """Train one fold's model, or reuse the one trained from the same inputs (models/cv/)."""
+    import shutil
+
     from rasa.model_training import train_nlu
 
+    cached = FOLD_CACHE / f"{name.rsplit('-', 1)[0]}-{fold_key(config, nlu)}.tar.gz"
+    if cached.exists():
+        return cached
     model = train_nlu(config=str(config), nlu_data=str(nlu), output=str(out), fixed_model_name=name,
                       domain=str(ROOT / "domain"))
     if not model:
         raise RuntimeError(f"training {name} failed")
+    FOLD_CACHE.mkdir(parents=True, exist_ok=True)
+    shutil.copy(model, cached)
     return Path(model)
 
 
@@ -121,22 +144,30 @@ def threshold_table(tests: list[dict[str, Any]], parsed: list[dict[str, Any]]) -
 
 
 def run(folds: int, pipelines: dict[str, Path], workdir: Path, results: dict[str, Any],
-        save: Any) -> dict[str, Any]:
-    """Cross-validate each pipeline; `save(results)` after each, so a long run keeps what it has."""
+        save: Any, only_folds: int | None = None) -> dict[str, Any]:
+    """Cross-validate each pipeline; `save(results)` after each, so a long run keeps what it has.
+
+    `only_folds` K scores the first K folds of the same split (a partial run, labelled as
+    such in the report), for pipelines too slow to train five times.
+    """
     from sklearn.model_selection import StratifiedKFold
 
     examples = load_examples()
     keys = [f"{e['lang']}:{e['intent']}" for e in examples]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)
-    for name, config in pipelines.items():
+    for pipeline, config in pipelines.items():
+        # A partial run is kept beside the full one, never in its place.
+        name = pipeline if only_folds is None else f"{pipeline} (first {only_folds} of {folds} folds)"
         tests_all: list[dict[str, Any]] = []
         parsed_all: list[dict[str, Any]] = []
         started = time.monotonic()
         for fold, (train_idx, test_idx) in enumerate(splitter.split(examples, keys)):
+            if only_folds is not None and fold >= only_folds:
+                break
             fold_dir = workdir / name / str(fold)
             fold_dir.mkdir(parents=True, exist_ok=True)
             write_fold([examples[i] for i in train_idx], fold_dir / "nlu.yml")
-            model = train(config, fold_dir / "nlu.yml", fold_dir, f"{name}-{fold}")
+            model = train(config, fold_dir / "nlu.yml", fold_dir, f"{pipeline}-{fold}")
             tests = [examples[i] for i in test_idx]
             parsed = asyncio.run(predict(model, [t["text"] for t in tests]))
             tests_all += tests
@@ -151,6 +182,7 @@ def run(folds: int, pipelines: dict[str, Path], workdir: Path, results: dict[str
                 confusions[f"{t['intent']} -> {p['intent']['name']}"] += 1
         results[name]["top_confusions"] = dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:15])
         results[name]["folds"] = folds
+        results[name]["folds_scored"] = only_folds if only_folds is not None else folds
         save(results)
     return results
 
@@ -158,7 +190,8 @@ def run(folds: int, pipelines: dict[str, Path], workdir: Path, results: dict[str
 def markdown(results: dict[str, Any], folds: int) -> str:
     lines = [f"# NLU cross-validation ({folds} folds, es+pt+en trained together)", "",
              "| pipeline | lang | intent macro-F1 | intent accuracy | country F1 | examples |", "|---|---|---|---|---|---|"]
-    for name in ("ours", "rasa_default"):
+    partial = sorted(k for k in results if " (first " in k)
+    for name in ("ours", "rasa_default", *partial):
         if name not in results:
             lines.append(f"| {name} | (not measured yet: `make bench-nlu ARGS='--pipelines {name}'`) | | | | |")
             continue
@@ -183,6 +216,8 @@ def markdown(results: dict[str, Any], folds: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only-folds", type=int, default=None,
+                        help="score only the first K folds of the split (Rasa's default pipeline takes ~1 h a fold here)")
     parser.add_argument("--pipelines", default="ours,rasa_default",
                         help="comma-separated; results of pipelines not run are kept from reports/nlu.json")
     args = parser.parse_args()
@@ -203,7 +238,7 @@ def main() -> None:
         (reports / "nlu.md").write_text(markdown(current, args.folds))
 
     with tempfile.TemporaryDirectory(prefix="bench-nlu-") as tmp:
-        results = run(args.folds, pipelines, Path(tmp), results, save)
+        results = run(args.folds, pipelines, Path(tmp), results, save, args.only_folds)
     print(markdown(results, args.folds))
 
 
