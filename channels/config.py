@@ -17,7 +17,7 @@ TWILIO_API_BASE_URL = "https://api.twilio.com"
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
 
 
-DEFAULT_INBOX_CONCURRENCY = 8
+DEFAULT_INBOX_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def telegram_config(environ: Mapping[str, str] | None = None) -> TelegramConfig:
 
 
 def inbox_concurrency(environ: Mapping[str, str]) -> int:
-    """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 8)."""
+    """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 16)."""
     raw = _text(environ, "INBOX_CONCURRENCY")
     if not raw:
         return DEFAULT_INBOX_CONCURRENCY

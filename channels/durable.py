@@ -66,8 +66,8 @@ def _engine(url: str) -> Any:
 def shared_worker(engine: Any, cipher: FieldCipher) -> InboxWorker:
     """One worker per process and database, shared by every inbox channel.
 
-    `INBOX_CONCURRENCY` people's messages are processed at once (default 8; keep it
-    below the cases database pool, 5 + 10 connections per process).
+    `INBOX_CONCURRENCY` people's messages are processed at once (default 16; keep it
+    generous: a Telegram reply in several parts waits about a second between parts).
     """
     key = str(engine.url)
     if key not in _workers:

@@ -35,7 +35,7 @@ BACKOFF_S = (15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
 MAX_ATTEMPTS = 12  # about half a day of retries before a message is left for staff as "failed"
 LEASE_S = 300.0
 POLL_S = 5.0
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16
 UNKNOWN_PROVIDER_RETRY_S = 60.0
 
 
