@@ -67,7 +67,9 @@ test: setup check-knowledge validate lint train
 
 bench: bench-nlu bench-serving
 
-# The serving path: ours vs bare Rasa, figures in reports/bench.{json,md,png}.
+# The serving path: ours (signed WhatsApp/Telegram webhooks) vs bare Rasa (REST), figures in
+# reports/bench.{json,md,png}. ARGS='--quick --skip-bare' is a smoke run; ARGS='--soak 10000' adds
+# the memory soak.
 bench-serving: setup train
 	@nice -n 10 $(PY) -m devtools.bench $(ARGS)
 
