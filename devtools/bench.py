@@ -114,9 +114,17 @@ def _spawn(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> 
 
 
 def _base_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false",
-            "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"}
+    """Bare Rasa runs as shipped: TensorFlow picks its own thread counts."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false",
+           "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    for name in ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
+        env.pop(name, None)
+    return env
+
+
+def _ours_env() -> dict[str, str]:
+    """Ours as deployed (deploy/Dockerfile, deploy/k8s/config.yaml): one TensorFlow thread."""
+    return {**_base_env(), "TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"}
 
 
 def _throwaway_secrets() -> dict[str, str]:
@@ -161,7 +169,7 @@ def start_ours(model: Path, workdir: Path, pg: PostgresServer, redis: RedisServe
 
     actions_port, rasa_port = free_port(), free_port()
     cases = pg.create_database(f"cases_{uuid.uuid4().hex[:6]}")
-    env = {**_base_env(), **_throwaway_secrets(), "DATABASE_URL": cases,
+    env = {**_ours_env(), **_throwaway_secrets(), "DATABASE_URL": cases,
            "TRACKER_STORE_URL": pg.create_database(f"trackers_{uuid.uuid4().hex[:6]}"),
            "REDIS_URL": redis.url, "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}/webhook",
            **keys.env(twilio.base_url, telegram.base_url)}
