@@ -189,7 +189,7 @@ class TelegramInput(InboxChannel):
         if payload.get("language_hint"):
             metadata["language_hint"] = payload["language_hint"]
         if payload.get("kind") == "callback":
-            await self.answer_callback(str(payload.get("callback_query_id") or ""))
+            await self.answer_callback(str(payload.get("callback_query_id") or ""), message.sender_id)
             chosen = resolve(await self.offered(message.sender_id), str(payload.get("token") or ""))
             if chosen is None:
                 text = channel_text("utter_channel_option_expired", payload.get("language_hint"))
@@ -205,12 +205,15 @@ class TelegramInput(InboxChannel):
             return Prepared(text=START_INTENT, metadata=metadata, trusted=True)  # the server's choice
         return Prepared(text=str(payload.get("text") or ""), metadata=metadata)
 
-    async def answer_callback(self, query_id: str) -> None:
-        """Stop the button's spinner; best effort (a late answer is refused by Telegram)."""
+    async def answer_callback(self, query_id: str, sender_id: str) -> None:
+        """Stop the button's spinner; best effort (a late answer is refused by Telegram).
+
+        Counted in the bot's overall rate and paced per person, not under one key for the
+        whole bot: that allowed one answer a second across all people (and all replicas)."""
         if not query_id:
             return
         try:
-            await self.limiter.wait("answers")
+            await self.limiter.wait(f"callback:{sender_id}")
             await self.http().post(self.api("answerCallbackQuery"), json={"callback_query_id": query_id})
         except Exception as error:
             logger.info("telegram: answerCallbackQuery failed (%s)", type(error).__name__)

@@ -44,7 +44,7 @@ def redis_url() -> Iterator[str]:
         server = RedisServer()
         server.start()
     except (ServiceUnavailable, OSError, TimeoutError) as error:
-        if os.environ.get("CI"):
+        if os.environ.get("OSS_REQUIRE_SERVICES") == "1":  # CI: a skip would hide a failure
             raise
         pytest.skip(f"no Redis: {error}")
     yield server.url
@@ -76,7 +76,7 @@ def too_close(slots: list[tuple[str, float]], interval_s: float) -> list[tuple[s
     found = []
     for chat in {c for c, _ in slots}:
         times = sorted(at for c, at in slots if c == chat)
-        found += [(chat, a, b) for a, b in zip(times, times[1:]) if b - a < interval_s - 1e-6]
+        found += [(chat, a, b) for a, b in zip(times, times[1:], strict=False) if b - a < interval_s - 1e-6]
     return found
 
 
@@ -171,7 +171,8 @@ async def test_redis_down_paces_locally_with_one_warning(caplog: pytest.LogCaptu
             await limiter.wait("person")  # never raises: the reply goes out, paced here
     await limiter.close()
     assert limiter.degraded
-    assert len(slept) == 2 and all(s > 0 for s in slept)  # local pacing still spaces one chat
+    assert len(slept) == 2
+    assert all(s > 0 for s in slept)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "person" not in warnings[0].getMessage()
