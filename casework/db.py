@@ -18,6 +18,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -137,6 +138,19 @@ def current_revision(url: str, *, engine: Engine | None = None) -> str | None:
     finally:
         if own:
             engine.dispose()
+
+
+def is_migrated(engine: Engine) -> bool:
+    """True when the database answers and is at the newest revision: a process that needs
+    the schema is ready (readiness probes); False, never an exception, otherwise."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except Exception:  # unreachable, refused, timed out: not ready, whatever the driver says
+        return False
+    return current == set(ScriptDirectory.from_config(config).get_heads())
 
 
 def main(argv: list[str]) -> int:

@@ -69,10 +69,17 @@ class TelegramConfig:
     public_base_url: str | None = None
     store: CaseStore = field(default_factory=lambda: CaseStore("sqlite://", (), None))
     missing: tuple[str, ...] = ()
+    # Production profile: send rates shared by the Rasa replicas (None: paced per process).
+    redis_url: str | None = None
 
     @property
     def on(self) -> bool:
         return not self.missing
+
+    @property
+    def bot_id(self) -> str:
+        """The bot's numeric id, the public part of the token (rates are per bot)."""
+        return self.bot_token.split(":", 1)[0]
 
 
 def _text(environ: Mapping[str, str], name: str) -> str:
@@ -108,7 +115,7 @@ def telegram_config(environ: Mapping[str, str] | None = None) -> TelegramConfig:
         webhook_secret=_text(env, "TELEGRAM_WEBHOOK_SECRET"),
         api_base_url=_base(env, "TELEGRAM_API_BASE_URL", TELEGRAM_API_BASE_URL) or TELEGRAM_API_BASE_URL,
         public_base_url=_base(env, "PUBLIC_BASE_URL", None),
-        store=store, missing=tuple(missing),
+        store=store, missing=tuple(missing), redis_url=_text(env, "REDIS_URL") or None,
     )
 
 

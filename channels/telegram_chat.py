@@ -4,7 +4,8 @@ The secret token (`X-Telegram-Bot-Api-Secret-Token`) is compared in constant tim
 the body is even parsed. `update_id` de-duplicates through the durable inbox. Inline
 buttons carry opaque server-issued tokens, never intents; a forged or stale token gets
 the domain's "that option has expired". Sends respect Telegram's rates (about one message
-per second per chat, thirty overall) by waiting, never by dropping.
+per second per chat, thirty overall) by waiting, never by dropping; with REDIS_URL set the
+rates are shared by every Rasa replica (channels/ratelimit.py).
 
 `/start` (with or without a deep-link payload) reaches Rasa as the server-chosen intent
 `/greet` (the person did not type slash syntax: the channel decides what starting means),
@@ -31,7 +32,7 @@ from channels.config import TelegramConfig, telegram_config
 from channels.durable import InboxChannel, OnNewMessage, Prepared, Rendered
 from channels.language import language_from_code
 from channels.options import Option, options_of, resolve
-from channels.ratelimit import RateLimiter
+from channels.ratelimit import Limiter, rate_limiter
 from channels.splitting import TELEGRAM_LIMIT, split_text, utf16_length
 from channels.texts import channel_text
 from channels.worker import ClaimedMessage, ProcessingFailed
@@ -121,10 +122,11 @@ class TelegramSend:
 class TelegramInput(InboxChannel):
     provider = "telegram"
 
-    def __init__(self, config: TelegramConfig, *, limiter: RateLimiter | None = None, **kwargs: Any) -> None:
+    def __init__(self, config: TelegramConfig, *, limiter: Limiter | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         self.config: TelegramConfig = config
-        self.limiter = limiter or RateLimiter()
+        # Shared by the replicas through Redis in production (REDIS_URL), per process otherwise.
+        self.limiter = limiter or rate_limiter(config.redis_url, scope=f"telegram:{config.bot_id}")
         self._bot: Bot | None = None
 
     @classmethod
@@ -187,7 +189,7 @@ class TelegramInput(InboxChannel):
         if payload.get("language_hint"):
             metadata["language_hint"] = payload["language_hint"]
         if payload.get("kind") == "callback":
-            await self.answer_callback(str(payload.get("callback_query_id") or ""))
+            await self.answer_callback(str(payload.get("callback_query_id") or ""), message.sender_id)
             chosen = resolve(await self.offered(message.sender_id), str(payload.get("token") or ""))
             if chosen is None:
                 text = channel_text("utter_channel_option_expired", payload.get("language_hint"))
@@ -203,12 +205,15 @@ class TelegramInput(InboxChannel):
             return Prepared(text=START_INTENT, metadata=metadata, trusted=True)  # the server's choice
         return Prepared(text=str(payload.get("text") or ""), metadata=metadata)
 
-    async def answer_callback(self, query_id: str) -> None:
-        """Stop the button's spinner; best effort (a late answer is refused by Telegram)."""
+    async def answer_callback(self, query_id: str, sender_id: str) -> None:
+        """Stop the button's spinner; best effort (a late answer is refused by Telegram).
+
+        Counted in the bot's overall rate and paced per person, not under one key for the
+        whole bot: that allowed one answer a second across all people (and all replicas)."""
         if not query_id:
             return
         try:
-            await self.limiter.wait("answers")
+            await self.limiter.wait(f"callback:{sender_id}")
             await self.http().post(self.api("answerCallbackQuery"), json={"callback_query_id": query_id})
         except Exception as error:
             logger.info("telegram: answerCallbackQuery failed (%s)", type(error).__name__)
@@ -241,7 +246,8 @@ class TelegramInput(InboxChannel):
 
     async def send(self, outbound: TelegramSend) -> str | None:
         for _ in range(SEND_ATTEMPTS):
-            await self.limiter.wait(outbound.chat)
+            # Paced per person by the pseudonymous id (one per chat): no chat id leaves for Redis.
+            await self.limiter.wait(outbound.sender_id)
             try:
                 answer = await self.http().post(self.api(outbound.method), json=outbound.body)
             except Exception as error:

@@ -1,8 +1,8 @@
 """`python -m console`: serve the console on CONSOLE_PORT (127.0.0.1 unless CONSOLE_HOST says otherwise).
 
-Werkzeug's threaded server is enough for an office's handful of staff on a local run; in
-production serve the factory `console.app:create_app()` with a WSGI server behind the
-TLS-terminating proxy.
+Werkzeug's threaded server is enough for a local run (`make run`); in production gunicorn
+serves `console.wsgi:app` behind the TLS-terminating proxy (console/gunicorn_conf.py,
+deploy/Procfile).
 """
 
 from __future__ import annotations

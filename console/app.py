@@ -8,8 +8,17 @@ Security decisions, in one place:
   or deleted account is out at its next click.
 - CSRF: Flask-WTF's CSRFProtect on every POST, the sign-in form included.
 - Every page: no caching (personal data), a strict Content-Security-Policy (no inline
-  script, nothing from other origins), no framing, no referrer.
+  script, nothing from other origins), no framing, the referrer only to the console itself
+  (`same-origin`: over https Flask-WTF refuses a POST without a Referer of this host, and
+  `no-referrer` would make every form fail behind the TLS proxy).
 - Office scoping is not done here but in `casework.queue` / `casework.funnel`, for every query.
+- Behind a proxy (CONSOLE_TRUSTED_PROXIES = n > 0), werkzeug's ProxyFix takes the client
+  address and scheme from the last n X-Forwarded-For/-Proto values, so sign-in throttling
+  counts the real client and `url_for(..., _external=True)` builds https links. With 0 the
+  headers are ignored: a client cannot pick the address it is throttled by. The Host header
+  is used as the proxy passes it (X-Forwarded-Host is not trusted).
+- `/health` (liveness: the process answers) and `/ready` (readiness: the cases database
+  answers and is migrated) are public and touch no session.
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from casework.db import make_engine, session_scope
+from casework.db import is_migrated, make_engine, session_scope
 from casework.offices import OfficesConfig, load_offices_config
 from casework.privacy import FieldCipher
 from casework.reference import KnowledgeBase, knowledge_base
@@ -47,7 +57,7 @@ from console.config import ConsoleSettings
 from console.i18n import UI_LANGUAGES, translate
 from console.rasa_api import RasaAPI
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.totp", "static", "health", "set_language"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.totp", "static", "health", "ready", "set_language"}
 JSON_ENDPOINTS = {"tickets.conversation", "notifications"}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -99,7 +109,11 @@ def create_app(
         PERMANENT_SESSION_LIFETIME=settings.absolute_timeout,
         WTF_CSRF_TIME_LIMIT=int(settings.absolute_timeout.total_seconds()),
         MAX_CONTENT_LENGTH=64 * 1024,
+        PREFERRED_URL_SCHEME="https" if settings.secure_cookies else "http",
     )
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.extensions["oss_console"] = Services(
         engine=engine or make_engine(casework.database_url),
         cipher=FieldCipher.from_settings(casework),
@@ -186,7 +200,7 @@ def _register(app: Flask) -> None:
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         if app.config["SESSION_COOKIE_SECURE"]:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
@@ -211,6 +225,12 @@ def _register(app: Flask) -> None:
     @app.get("/health")
     def health() -> Any:
         return jsonify(status="ok")
+
+    @app.get("/ready")
+    def ready() -> Any:
+        if is_migrated(services().engine):
+            return jsonify(status="ready")
+        return jsonify(status="unavailable"), 503
 
     @app.post("/language")
     def set_language() -> Any:

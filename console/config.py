@@ -21,6 +21,9 @@ class ConsoleSettings:
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_timeout: timedelta = timedelta(hours=10)
     port: int = 8080
+    # How many proxies in front of the console append X-Forwarded-For/-Proto (0: none; the
+    # headers are then ignored, so a client cannot choose the address it is throttled by).
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
@@ -41,4 +44,12 @@ class ConsoleSettings:
             idle_timeout=timedelta(minutes=int(env.get("CONSOLE_IDLE_MINUTES", "").strip() or 30)),
             absolute_timeout=timedelta(hours=int(env.get("CONSOLE_SESSION_HOURS", "").strip() or 10)),
             port=int(env.get("CONSOLE_PORT", "").strip() or 8080),
+            trusted_proxies=_proxies(env.get("CONSOLE_TRUSTED_PROXIES", "")),
         )
+
+
+def _proxies(value: str) -> int:
+    count = int(value.strip() or 0)
+    if not 0 <= count <= 5:
+        raise ValueError("CONSOLE_TRUSTED_PROXIES must be between 0 and 5 (the proxies in front of the console)")
+    return count

@@ -225,7 +225,8 @@ def test_over_https_the_cookie_is_secure_and_host_only(console: Console) -> None
                         engine=console.db.engine, rasa=services.rasa, clock=console.clock)
     secure.extensions["oss_console"].cipher = console.cipher
     console.add_staff("ana")
-    client = secure.test_client()
+    client = secure.test_client()  # https requests (PREFERRED_URL_SCHEME)
+    client.environ_base["HTTP_REFERER"] = "https://localhost/login"  # Flask-WTF wants it over https
     reply = post_form(client, "/login", {"username": "ana", "password": PASSWORD})
     cookie = reply.headers["Set-Cookie"]
     assert cookie.startswith("__Host-oss_console=")

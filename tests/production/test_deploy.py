@@ -139,7 +139,7 @@ def test_secrets_come_from_the_secret_never_from_literals() -> None:
 PROBE_PATHS = {
     "oss-rasa": {"/", "/webhooks/rest/"},   # Rasa's root; our REST channel's GET (channels/rest.py)
     "oss-actions": {"/health"},             # rasa_sdk's health endpoint
-    "oss-console": {"/health"},
+    "oss-console": {"/health", "/ready"},   # console/app.py
 }
 
 
@@ -160,6 +160,19 @@ def test_workloads_have_resources_and_probes_on_served_paths() -> None:
 def test_served_probe_paths_exist_in_the_code() -> None:
     assert '@hook.route("/", methods=["GET"])' in (ROOT / "channels" / "rest.py").read_text()
     assert '"/health"' in (SITE / "rasa_sdk" / "endpoint.py").read_text()
+    console = (ROOT / "console" / "app.py").read_text()
+    assert '@app.get("/health")' in console
+    assert '@app.get("/ready")' in console
+
+
+def test_the_console_is_served_by_gunicorn_over_https_behind_one_proxy() -> None:
+    config = next(d for d in manifests() if d["kind"] == "ConfigMap")["data"]
+    assert config["CONSOLE_BASE_URL"].startswith("https://")  # Secure, __Host- session cookie
+    assert int(config["CONSOLE_TRUSTED_PROXIES"]) >= 1
+    console = dict(containers("Deployment"))["oss-console"]
+    assert console["args"][:3] == ["gunicorn", "-c", "python:console.gunicorn_conf"]
+    assert dockerfile_targets()["console"] == console["args"]
+    assert procfile()["console"] == "exec " + " ".join(console["args"])
 
 
 def command_exists(argv: list[str]) -> bool:
@@ -199,12 +212,12 @@ HELP_ARGS = {
                 ["python", "-m", "bot.serve", "--help"]],
     "rasa": [["rasa", "run", "--help"]],
     "outbox": [["python", "-m", "casework.outbox", "--help"]],
+    # tests/console/test_wsgi.py starts the console under gunicorn for real.
+    "console": [["gunicorn", "--help"]],
 }
-# `python -m console` serves at once (it has no --help); test_every_command_exists checks it exists.
-NO_HELP = {"console"}
 
 
-@pytest.mark.parametrize("process", sorted(set(procfile()) - NO_HELP))
+@pytest.mark.parametrize("process", sorted(procfile()))
 def test_procfile_processes_start(process: str) -> None:
     for argv in HELP_ARGS[process]:
         program = [sys.executable] if argv[0] == "python" else [str(VENV_BIN / argv[0])]
