@@ -526,7 +526,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-FULL = {"seconds": 20.0, "people": 16, "rates": [2.0, 5.0, 10.0, 20.0], "turns": 20, "warmup": 5.0}
+FULL = {"seconds": 20.0, "people": 48, "rates": [2.0, 5.0, 10.0, 20.0], "turns": 20, "warmup": 5.0}
 QUICK = {"seconds": 4.0, "people": 4, "rates": [2.0, 5.0], "turns": 3, "warmup": 2.0}
 
 
