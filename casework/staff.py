@@ -15,6 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -34,8 +35,16 @@ MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "OSS console"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 _HASHER = PasswordHasher()
-# Verified when the user name is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so both paths cost the same.
+
+    Made on first use, not at import: argon2 takes 64 MiB while hashing, and every process
+    that imports the case-work core (the action server too) would pay it at start.
+    """
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -159,7 +168,7 @@ def check_password(session: Session, *, username: str, password: str, client: st
         raise _fail(session, username=username, client=client, now=now, reason="throttled")
     account = _find(session, username)
     if account is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         raise _fail(session, username=username, client=client, now=now, reason="unknown_user")
     if not _verify(account.password_hash, password):
         raise _fail(session, username=username, client=client, now=now, reason="wrong_password")

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from bot.nlu.gazetteer import gazetteer
-
 SUPPORTED = ("es", "pt", "en")
 SWITCH_MIN_WORDS = 4
 SWITCH_MIN_CONFIDENCE = 0.95
@@ -51,6 +49,9 @@ def guess_language(text: str) -> LanguageGuess | None:
     if len(words) <= LEXICON_MAX_WORDS:
         # Greetings and small talk ("buenas tardes, ¿qué tal?") fool statistical
         # identification; words that belong to one language only do not.
+        # Imported here: the action server uses this module's rules but not spaCy (~100 MB).
+        from bot.nlu.gazetteer import gazetteer
+
         lexical = gazetteer().short_word_language(text)
         if lexical:
             return LanguageGuess(lexical, 0.9, len(words), "lexicon")
