@@ -32,6 +32,11 @@ from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
 from bot.nlu.gazetteer import gazetteer
 from bot.nlu.language import guess_language
+from bot.stores.speedups import install_fast_model_loading
+
+# Rasa imports this module before it loads the model's components: DIET is then loaded
+# without a training step (half the cold start, ~350 MB less; bot/stores/speedups.py).
+install_fast_model_loading()
 
 MAX_NLU_CHARS = 4096
 FLAGS_KEY = "message_flags"

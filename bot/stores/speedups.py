@@ -20,13 +20,23 @@ ujson. Requests, headers, timeouts and errors are Rasa's own.
 3. Reading a tracker: `Event.resolve_by_type` walks every subclass of `Event` for every
 stored event it turns back into an object (7 % of a turn). The lookup is cached.
 
-All three are installed by `StrictSQLTrackerStore` (the production profile), like the
-agent patch next to it: `install_serving_speedups()`.
+4. Loading the model: Rasa 3.6 builds DIET's weights by *training it for one step* on one
+example, with an Adam optimizer, and then overwrites them with the stored ones. That
+traces the training graph and allocates the optimizer's two copies of every weight:
+about half of the cold start and ~350 MB of the Rasa process's peak memory. The fast
+loader restores the stored weights as the prediction graph creates them (TensorFlow's
+deferred restoration) and checks that every weight was found in the checkpoint; if not,
+it falls back to Rasa's own way. Same predictions (tests/production/test_speedups.py).
+
+1-3 are installed by `StrictSQLTrackerStore` (the production profile), like the agent
+patch next to it: `install_serving_speedups()`. 4 is installed when Rasa imports our NLU
+components (bot/nlu/components.py), before it loads the model, in every profile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from typing import Any
 
@@ -34,6 +44,8 @@ import aiohttp
 import jsonschema
 import jsonschema.exceptions
 import ujson
+
+logger = logging.getLogger(__name__)
 
 # Sanic (the action server) closes idle connections after 5 s; ours are dropped sooner.
 KEEPALIVE_S = 3.0
@@ -160,3 +172,31 @@ def install_pooled_endpoint_sessions() -> None:
 
     request._oss_pooled = True  # type: ignore[attr-defined]
     EndpointConfig.request = request  # type: ignore[method-assign]
+
+
+def install_fast_model_loading() -> None:
+    """Replace `RasaModel.load` for prediction (not fine-tuning); idempotent."""
+    from rasa.utils.tensorflow.models import RasaModel
+
+    original = RasaModel.__dict__["load"].__func__
+    if getattr(original, "_oss_fast", False):
+        return
+
+    def load(cls: type[RasaModel], model_file_name: str, model_data_example: Any,
+             predict_data_example: Any = None, finetune_mode: bool = False, *args: Any, **kwargs: Any) -> RasaModel:
+        if finetune_mode or predict_data_example is None:
+            return original(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                            *args, **kwargs)
+        model = cls(*args, **kwargs)
+        status = model.load_weights(model_file_name).expect_partial()  # the optimizer is not needed
+        model.run_inference(predict_data_example)  # creates the weights; each is restored as it is made
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as error:
+            logger.warning("fast model loading missed weights (%s); loading the slow way", error)
+            return original(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                            *args, **kwargs)
+        return model
+
+    load._oss_fast = True  # type: ignore[attr-defined]
+    RasaModel.load = classmethod(load)  # type: ignore[method-assign,assignment]
