@@ -36,7 +36,7 @@ from casework.handles import (
 )
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
-from channels.config import CaseStore
+from channels.config import CaseStore, turn_timeout_s
 from channels.inbound import inbound_text
 from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
@@ -108,6 +108,7 @@ class InboxChannel(InputChannel, ABC):
         self._http: httpx.AsyncClient | None = None
         self._on_new_message: OnNewMessage | None = None
         self.actions_health_url: str | None = None
+        self.turn_timeout_s = turn_timeout_s()
 
     # --- wiring --------------------------------------------------------------------
     @property
@@ -234,7 +235,12 @@ class InboxChannel(InputChannel, ABC):
         user_message = UserMessage(text, collector, message.sender_id, input_channel=self.name(),
                                    metadata=prepared.metadata, message_id=f"{self.provider}-{message.id}")
         try:
-            await self._on_new_message(user_message)
+            # Rasa saves the tracker only at the end of a turn: a turn cut short here (an
+            # action server slower than the timeout) leaves nothing stored, and its lock is
+            # released on the way out, so the retry is the whole turn, never half of it.
+            await asyncio.wait_for(self._on_new_message(user_message), self.turn_timeout_s)
+        except asyncio.TimeoutError as error:
+            raise ProcessingFailed("rasa_timeout") from error
         except Exception as error:  # the tracker was not saved: asking again is safe
             raise ProcessingFailed(f"rasa_{type(error).__name__}") from error
         if not collector.messages:
