@@ -109,6 +109,7 @@ class InboxChannel(InputChannel, ABC):
         self._on_new_message: OnNewMessage | None = None
         self.actions_health_url: str | None = None
         self.turn_timeout_s = turn_timeout_s()
+        self._current: tuple[int, Handle | None] | None = None  # the message being processed, its handle
 
     # --- wiring --------------------------------------------------------------------
     @property
@@ -197,10 +198,13 @@ class InboxChannel(InputChannel, ABC):
     async def process(self, message: ClaimedMessage) -> None:
         if message.replies is None:
             prepared = await self.prepare(message)
+            # Read before Rasa is asked: if the turn fails because the database went away
+            # meanwhile, the person can still be told (on_first_failure) while it is away.
+            handle = await self.handle_of(message.sender_id)
+            self._current = (message.id, handle)
             replies = prepared.direct_replies
             if replies is None:
                 replies = await self.ask_rasa(message, prepared)
-            handle = await self.handle_of(message.sender_id)
             if handle is None:
                 logger.warning("%s: no handle for message %s (erased?): nothing sent", self.provider, message.id)
                 return
@@ -259,7 +263,11 @@ class InboxChannel(InputChannel, ABC):
             raise ProcessingFailed(f"actions_http_{answer.status_code}")
 
     async def on_first_failure(self, message: ClaimedMessage) -> None:
-        handle = await self.handle_of(message.sender_id)
+        current = self._current
+        if current is not None and current[0] == message.id:
+            handle = current[1]
+        else:
+            handle = await self.handle_of(message.sender_id)
         if handle is None:
             return
         text = channel_text("utter_channel_trouble", message.payload.get("language_hint") or handle.language)

@@ -153,10 +153,8 @@ class InboxWorker:
             delay = self.backoff_s[min(message.attempts, len(self.backoff_s) - 1)]
             logger.warning("%s: message %s failed (%s), attempt %s; retry in %ss",
                            message.provider, message.id, code, message.attempts + 1, delay)
-            status = await self._fail_when_possible(message, code, delay)
-            if status == "failed":
-                handler.forget(message)
-            # Once per message (attempts is shared by every process), and once per sender here.
+            # Once per message (attempts is shared by every process), and once per sender
+            # here; told before the failure is recorded, which may wait for the database.
             if message.attempts == 0 and message.sender_id not in self._troubled:
                 self._troubled.add(message.sender_id)
                 try:
@@ -164,6 +162,9 @@ class InboxWorker:
                 except Exception as trouble_error:
                     logger.warning("%s: could not tell the person about the delay (%s)",
                                    message.provider, type(trouble_error).__name__)
+            status = await self._fail_when_possible(message, code, delay)
+            if status == "failed":
+                handler.forget(message)
             return
         self._troubled.discard(message.sender_id)
         await asyncio.to_thread(self._done, message)

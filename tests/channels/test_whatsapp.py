@@ -248,14 +248,24 @@ async def test_a_turn_slower_than_the_turn_timeout_is_cut_and_retried_whole(kit:
     assert [m["Body"] for m in kit.api.messages()][1:] == ["eco: hola"]
 
 
-async def test_a_failure_while_the_database_is_down_is_recorded_once_it_is_back(kit: WhatsAppKit) -> None:
+async def test_a_failure_while_the_database_is_down_is_told_at_once_and_recorded_once_it_is_back(
+    kit: WhatsAppKit,
+) -> None:
     def rename(old: str, new: str) -> None:
         with kit.store.engine.begin() as connection:
             connection.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
 
+    def back() -> None:
+        told.extend(m["Body"][:27] for m in kit.api.messages())  # what the person had by then
+        rename("inbox_away", "inbox_messages")
+        rename("persons_away", "persons")
+
+    told: list[str] = []
+
     async def database_goes_down(message: UserMessage) -> None:
         rename("inbox_messages", "inbox_away")
-        asyncio.get_running_loop().call_later(0.3, rename, "inbox_away", "inbox_messages")
+        rename("persons", "persons_away")
+        asyncio.get_running_loop().call_later(0.3, back)
         raise ConnectionError("the tracker store is down too")
 
     kit.channel._on_new_message = database_goes_down
@@ -264,6 +274,7 @@ async def test_a_failure_while_the_database_is_down_is_recorded_once_it_is_back(
     row = kit.store.rows("SELECT status, attempts, claimed_by, last_error FROM inbox_messages")[0]
     assert (row["status"], row["attempts"], row["claimed_by"]) == ("pending", 1, None)
     assert row["last_error"] == "rasa_ConnectionError"
+    assert told == ["Estamos teniendo problemas "]  # while the database was away
     assert [m["Body"][:27] for m in kit.api.messages()] == ["Estamos teniendo problemas "]
 
 

@@ -295,6 +295,30 @@ def test_postgres_down_the_person_is_told_and_the_intake_goes_on_after_recovery(
     assert_intake_went_on(cluster, tg, [*said["telegram"], answer["telegram"]], asked["telegram"], troubles=1)
 
 
+def test_postgres_down_in_the_middle_of_a_turn_the_turn_is_retried_whole(cluster: Cluster) -> None:
+    person = Person.on(cluster, "telegram")
+    said, asked, answer = at_a_question(person)
+    before = len(person.received())
+    cluster.proxy.slow(600)  # holds the turn in its middle, after the tracker was read
+    try:
+        message_id = person.send(answer, "rasa-a")
+        wait_for(cluster.proxy.held_from, 60, "the turn to reach the action server")
+        cluster.postgres.stop("immediate")
+    finally:
+        cluster.proxy.fast()  # the turn goes on and fails when it saves
+    try:
+        # Told while the database is away (the chat id was read before the turn).
+        assert person.wait_received(before + 1)[before:] == [TROUBLE_ES]
+    finally:
+        cluster.postgres.start()
+    # Back: the worker records the failure, and the retry is the whole turn.
+    wait_for(lambda: cluster.inbox_status(person.provider, message_id) == "pending", 60, "the failure recorded")
+    wait_trouble_then_recover(cluster, person, message_id, before, "rasa_")
+    cluster.retry_now(person.sender_id)
+    cluster.wait_done(person.provider, message_id)
+    assert_intake_went_on(cluster, person, [*said, answer], asked, troubles=1)
+
+
 def at_a_question(person: Person) -> tuple[list[str], str | None, str]:
     """An intake started and at its first question after consent: what was said, the
     question, and the answer to it."""
