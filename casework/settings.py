@@ -56,7 +56,7 @@ class Settings:
     # The bot that writes to the staff chats; the channel's bot unless STAFF_TELEGRAM_BOT_TOKEN is set.
     telegram_bot_token: str | None = None
     console_base_url: str = "http://localhost:8080"
-    outbox_max_attempts: int = 8
+    outbox_max_attempts: int = 10  # 30 s doubling, capped at 1 h: the last try ~3 h after the first
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -85,7 +85,7 @@ class Settings:
             telegram_api_base_url=(text("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").rstrip("/"),
             telegram_bot_token=text("STAFF_TELEGRAM_BOT_TOKEN") or text("TELEGRAM_BOT_TOKEN"),
             console_base_url=(text("CONSOLE_BASE_URL") or "http://localhost:8080").rstrip("/"),
-            outbox_max_attempts=whole(environ, "OUTBOX_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
+            outbox_max_attempts=whole(environ, "OUTBOX_MAX_ATTEMPTS", 10, minimum=1, maximum=100),
         )
 
     def require_field_encryption_keys(self) -> tuple[str, ...]:

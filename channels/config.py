@@ -15,6 +15,7 @@ from casework.settings import Settings
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
+TURN_TIMEOUT_S = 60.0
 
 
 DEFAULT_INBOX_CONCURRENCY = 16
@@ -131,3 +132,19 @@ def inbox_concurrency(environ: Mapping[str, str]) -> int:
     if not 1 <= value <= 64:
         raise ValueError(f"INBOX_CONCURRENCY must be between 1 and 64, not {value}")
     return value
+
+
+def turn_timeout_s(environ: Mapping[str, str] | None = None) -> float:
+    """How long a channel waits for Rasa's turn before giving the message back for a retry.
+
+    Rasa 3.6 waits up to 5 minutes for a custom action (DEFAULT_REQUEST_TIMEOUT, not
+    configurable) and then carries on without the action's events: half a turn. The
+    channel stops waiting first (CHANNEL_TURN_TIMEOUT_S, default 60 s, at most the inbox
+    lease), so the turn is cancelled before anything is stored and the person is told.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        value = float(_text(env, "CHANNEL_TURN_TIMEOUT_S") or TURN_TIMEOUT_S)
+    except ValueError:
+        return TURN_TIMEOUT_S
+    return min(max(value, 1.0), 240.0)

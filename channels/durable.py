@@ -37,7 +37,7 @@ from casework.handles import (
 )
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
-from channels.config import CaseStore, inbox_concurrency
+from channels.config import CaseStore, inbox_concurrency, turn_timeout_s
 from channels.inbound import inbound_text
 from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
@@ -113,6 +113,8 @@ class InboxChannel(InputChannel, ABC):
         self._http: httpx.AsyncClient | None = None
         self._on_new_message: OnNewMessage | None = None
         self.actions_health_url: str | None = None
+        self.turn_timeout_s = turn_timeout_s()
+        self._current: tuple[int, Handle | None] | None = None  # the message being processed, its handle
 
     # --- wiring --------------------------------------------------------------------
     @property
@@ -201,10 +203,13 @@ class InboxChannel(InputChannel, ABC):
     async def process(self, message: ClaimedMessage) -> None:
         if message.replies is None:
             prepared = await self.prepare(message)
+            # Read before Rasa is asked: if the turn fails because the database went away
+            # meanwhile, the person can still be told (on_first_failure) while it is away.
+            handle = await self.handle_of(message.sender_id)
+            self._current = (message.id, handle)
             replies = prepared.direct_replies
             if replies is None:
                 replies = await self.ask_rasa(message, prepared)
-            handle = await self.handle_of(message.sender_id)
             if handle is None:
                 logger.warning("%s: no handle for message %s (erased?): nothing sent", self.provider, message.id)
                 return
@@ -239,7 +244,12 @@ class InboxChannel(InputChannel, ABC):
         user_message = UserMessage(text, collector, message.sender_id, input_channel=self.name(),
                                    metadata=prepared.metadata, message_id=f"{self.provider}-{message.id}")
         try:
-            await self._on_new_message(user_message)
+            # Rasa saves the tracker only at the end of a turn: a turn cut short here (an
+            # action server slower than the timeout) leaves nothing stored, and its lock is
+            # released on the way out, so the retry is the whole turn, never half of it.
+            await asyncio.wait_for(self._on_new_message(user_message), self.turn_timeout_s)
+        except asyncio.TimeoutError as error:
+            raise ProcessingFailed("rasa_timeout") from error
         except Exception as error:  # the tracker was not saved: asking again is safe
             raise ProcessingFailed(f"rasa_{type(error).__name__}") from error
         if not collector.messages:
@@ -258,7 +268,11 @@ class InboxChannel(InputChannel, ABC):
             raise ProcessingFailed(f"actions_http_{answer.status_code}")
 
     async def on_first_failure(self, message: ClaimedMessage) -> None:
-        handle = await self.handle_of(message.sender_id)
+        current = self._current
+        if current is not None and current[0] == message.id:
+            handle = current[1]
+        else:
+            handle = await self.handle_of(message.sender_id)
         if handle is None:
             return
         text = channel_text("utter_channel_trouble", message.payload.get("language_hint") or handle.language)

@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from channels.language import language_from_code
 from channels.options import Option, options_of, resolve
 from channels.ratelimit import Limiter, rate_limiter
 from channels.splitting import TELEGRAM_LIMIT, split_text, utf16_length
-from channels.texts import channel_text
+from channels.texts import TROUBLE, channel_text
 from channels.worker import ClaimedMessage, ProcessingFailed
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ START = re.compile(r"/start(?:@\w+)?(?:\s+([A-Za-z0-9_-]{1,64}))?\s*")
 START_INTENT = "/greet"
 MAX_RETRY_AFTER_S = 60
 SEND_ATTEMPTS = 3
+NOT_STORED_QUIET_S = 600.0
+NOT_STORED_SEND_TIMEOUT_S = 5.0
 
 
 class UpdateProblem(ValueError):
@@ -128,6 +131,7 @@ class TelegramInput(InboxChannel):
         # Shared by the replicas through Redis in production (REDIS_URL), per process otherwise.
         self.limiter = limiter or rate_limiter(config.redis_url, scope=f"telegram:{config.bot_id}")
         self._bot: Bot | None = None
+        self._told_not_stored: dict[str, float] = {}  # chat -> time.monotonic() when told
 
     @classmethod
     def name(cls) -> str:
@@ -174,10 +178,32 @@ class TelegramInput(InboxChannel):
                                          payload=inbound.payload)
             except Exception as error:  # not stored: Telegram must retry
                 logger.error("telegram: could not store update (%s)", type(error).__name__)
+                await self.tell_not_stored(inbound)
                 return response.text("unavailable", status=503)
             return response.json({"ok": True})
 
         return hook
+
+    async def tell_not_stored(self, inbound: TelegramInbound) -> None:
+        """Tell the person, once per outage, that the answer is delayed; never raises.
+
+        Telegram delivers an update again until the webhook accepts it (for up to a day),
+        so "your message is safe" is true although we could not store it: the redelivery
+        after the outage is answered like any message. Kept in memory only (the database is
+        what is down); a chat hears it at most once per NOT_STORED_QUIET_S in this process.
+        """
+        now = time.monotonic()
+        told = self._told_not_stored.get(inbound.handle)
+        if told is not None and now - told < NOT_STORED_QUIET_S:
+            return
+        self._told_not_stored = {chat: at for chat, at in self._told_not_stored.items() if now - at < NOT_STORED_QUIET_S}
+        self._told_not_stored[inbound.handle] = now
+        text = channel_text(TROUBLE, inbound.payload.get("language_hint"))
+        try:
+            await self.http().post(self.api("sendMessage"), json={"chat_id": inbound.handle, "text": text},
+                                   timeout=NOT_STORED_SEND_TIMEOUT_S)
+        except Exception as error:
+            logger.warning("telegram: could not tell a chat about the delay (%s)", type(error).__name__)
 
     def secret_matches(self, given: str) -> bool:
         return hmac.compare_digest(given.encode("utf-8", "replace"), self.config.webhook_secret.encode("utf-8"))

@@ -15,6 +15,7 @@ RESPONSES = Path(__file__).resolve().parent.parent / "domain" / "responses" / "c
 DEFAULT_LANGUAGE = "es"
 OPTION_EXPIRED = "utter_channel_option_expired"
 TROUBLE = "utter_channel_trouble"
+NOT_RECEIVED = "utter_channel_not_received"
 
 
 @lru_cache(maxsize=4)

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -33,6 +34,7 @@ from channels.durable import InboxChannel, OnNewMessage, Prepared, Rendered, wit
 from channels.language import language_from_phone
 from channels.options import Option, choose, numbered, options_of
 from channels.splitting import WHATSAPP_LIMIT, split_text
+from channels.texts import NOT_RECEIVED, channel_text
 from channels.worker import ClaimedMessage, ProcessingFailed
 
 logger = logging.getLogger(__name__)
@@ -113,6 +115,11 @@ def parse_inbound(form: FormParams) -> WhatsAppInbound:
     return WhatsAppInbound(message_sid=sid, handle=handle, payload=payload)
 
 
+def reply_twiml(text: str) -> str:
+    """A TwiML answer that makes Twilio send `text` to the person who wrote."""
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+
+
 def template_of(reply: dict[str, Any]) -> str | None:
     """The Content SID of the approved template the reply asks for; None for free-form text.
 
@@ -173,9 +180,12 @@ class WhatsAppInput(InboxChannel):
             try:
                 await self.store_inbound(provider_message_id=inbound.message_sid, handle=inbound.handle,
                                          payload=inbound.payload)
-            except Exception as error:  # not stored: Twilio must retry
+            except Exception as error:  # not stored (the database is down)
                 logger.error("whatsapp: could not store message (%s)", type(error).__name__)
-                return response.text("unavailable", status=503)
+                # Twilio does not deliver an incoming message again after an error, so the
+                # person is asked, in Twilio's own answer, to send it again; never silence.
+                text = channel_text(NOT_RECEIVED, inbound.payload.get("language_hint"))
+                return response.text(reply_twiml(text), content_type="text/xml")
             return response.text(EMPTY_TWIML, content_type="text/xml")
 
         @hook.route("/status", methods=["POST"])

@@ -178,10 +178,8 @@ class InboxWorker:
             delay = self.backoff_s[min(message.attempts, len(self.backoff_s) - 1)]
             logger.warning("%s: message %s failed (%s), attempt %s; retry in %ss",
                            message.provider, message.id, code, message.attempts + 1, delay)
-            status = await asyncio.to_thread(self._fail, message, code, delay)
-            if status == "failed":
-                handler.forget(message)
-            # Once per message (attempts is shared by every process), and once per sender here.
+            # Once per message (attempts is shared by every process), and once per sender
+            # here; told before the failure is recorded, which may wait for the database.
             if message.attempts == 0 and message.sender_id not in self._troubled:
                 self._troubled.add(message.sender_id)
                 try:
@@ -189,6 +187,9 @@ class InboxWorker:
                 except Exception as trouble_error:
                     logger.warning("%s: could not tell the person about the delay (%s)",
                                    message.provider, type(trouble_error).__name__)
+            status = await self._fail_when_possible(message, code, delay)
+            if status == "failed":
+                handler.forget(message)
             return
         self._troubled.discard(message.sender_id)
         await asyncio.to_thread(self._done, message)
@@ -216,6 +217,22 @@ class InboxWorker:
         with session_scope(self.engine) as session:
             if not mark_done(session, message_id=message.id, worker=self.name, now=self.clock()):
                 logger.warning("inbox worker: lost the lease on message %s before finishing it", message.id)
+
+    async def _fail_when_possible(self, message: ClaimedMessage, code: str, delay_s: float) -> str | None:
+        """Give the message back; while the database itself is down, keep trying.
+
+        Giving up here would leave the message leased to this worker until the lease runs
+        out (minutes after the database is back) and the person without the "we are having
+        trouble" message. The worker has nothing else to do meanwhile: without the database
+        it can claim nothing.
+        """
+        while True:
+            try:
+                return await asyncio.to_thread(self._fail, message, code, delay_s)
+            except Exception as error:
+                logger.warning("inbox worker: cannot give message %s back (%s); retrying in %ss",
+                               message.id, type(error).__name__, self.poll_s)
+                await asyncio.sleep(self.poll_s)
 
     def _fail(self, message: ClaimedMessage, code: str, delay_s: float) -> str | None:
         retry_at = self.clock() + timedelta(seconds=delay_s)

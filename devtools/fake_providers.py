@@ -22,7 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import httpx
@@ -241,10 +241,18 @@ def _int(value: Any) -> int:
         return 0
 
 
-class FakeProviders:
-    """Runs fake APIs on a background event loop, for callers that are not async."""
+class LocalServer(Protocol):
+    """What FakeProviders runs: a fake API, or any local server started on its loop."""
 
-    def __init__(self, *apis: FakeApi) -> None:
+    async def start(self, port: int = 0) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+
+class FakeProviders:
+    """Runs fake APIs (or other local servers) on a background event loop, for callers that are not async."""
+
+    def __init__(self, *apis: LocalServer) -> None:
         self.apis = apis
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-providers", daemon=True)

@@ -15,8 +15,10 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from casework.consent import record_consent
+from casework.models import OutboxMessage
 from casework.notify import DELIVERY_HEADER, EmailSender, Notification, TelegramSender, WebhookSender, build_senders
 from casework.offices import OfficesConfig, parse_offices_config
 from casework.outbox import DeliveryReport, backoff, dead_letters, deliver_due, requeue
@@ -187,6 +189,44 @@ def test_a_target_that_is_down_is_retried_with_backoff_then_dead(database: Datab
 
 def test_backoff_doubles_up_to_an_hour() -> None:
     assert [backoff(n).total_seconds() for n in range(1, 10)] == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+def test_a_target_down_for_an_hour_is_notified_once_when_it_is_back(database: Database, cipher: FieldCipher) -> None:
+    """The default schedule, in simulated time: the worker (`--loop`, a round every 15 s)
+    meets a webhook that fails for an hour; nothing goes dead, each office hears once."""
+    settings = Settings()  # the defaults an operator gets
+    with fake_http(secret=SECRET, status=503) as target:
+        open_ticket(database, cipher, offices_with(
+            oss_pe={"kind": "webhook", "target": f"{target.url}/pe", "secret_env": "OSS_PE_SECRET"},
+            eu_es_catalonia={"kind": "webhook", "target": f"{target.url}/cat", "secret_env": "OSS_CAT_SECRET"},
+        ))
+        senders = {"webhook": WebhookSender(secrets={"oss-pe": SECRET, "eu-es-catalonia": SECRET}, timeout_s=2)}
+        back_at = NOW + timedelta(hours=1)
+        now, delivered = NOW, 0
+        while now < NOW + timedelta(hours=24) and delivered < 2:
+            target.status = 200 if now >= back_at else 503
+            report = deliver_due(database.engine, settings=settings, now=now, senders=senders)
+            assert report.dead == 0, f"dead after {now - NOW} of a one-hour outage"
+            delivered += report.delivered
+            with database.session() as session:
+                due = session.execute(select(OutboxMessage.next_attempt_at)
+                                      .where(OutboxMessage.status == "pending")).scalars().all()
+            now = max(now, min(due)) + timedelta(seconds=15) if due else now  # the next round after it is due
+        rows = outbox(database)
+        assert [r["status"] for r in rows] == ["delivered", "delivered"]
+        attempts = rows[0]["attempts"]
+        assert attempts < settings.outbox_max_attempts  # with room to spare
+        accepted = [r for r in target.requests if r.headers.get(DELIVERY_HEADER)][-2:]
+        assert sorted(r.path for r in accepted) == ["/cat", "/pe"]
+        assert len(target.requests) == 2 * attempts  # every failed try, then exactly one delivery each
+        assert len({r.headers[DELIVERY_HEADER] for r in target.requests}) == 2  # one notification per office
+
+
+def test_the_default_schedule_keeps_trying_for_hours() -> None:
+    """The README promises the last attempt about 3 h after the first (OUTBOX_MAX_ATTEMPTS=10)."""
+    attempts = Settings().outbox_max_attempts
+    last = sum((backoff(n) for n in range(1, attempts)), timedelta())
+    assert last >= timedelta(hours=3)
 
 
 class SlowRecorder:

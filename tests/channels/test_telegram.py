@@ -19,6 +19,7 @@ from channels.ratelimit import RateLimiter
 from channels.splitting import TELEGRAM_LIMIT
 from channels.telegram_chat import TelegramInput
 from channels.telegram_webhook import main as set_webhook_main
+from channels.texts import TROUBLE, channel_text
 from channels.worker import InboxWorker
 from tests.channels.conftest import BotDouble, Clock, Store, serve
 from tests.channels.fakes import FakeTelegram
@@ -255,3 +256,19 @@ async def test_a_429_from_telegram_is_waited_out_not_dropped(kit: TelegramKit) -
     assert [c["text"] for c in kit.api.calls("sendMessage")] == ["eco: olá", "eco: olá"]  # refused, then sent
     assert [r.status for r in kit.api.requests] == [429, 200]
     assert kit.store.rows("SELECT status FROM inbox_messages") == [{"status": "done"}]
+
+
+async def test_an_update_that_cannot_be_stored_is_refused_and_the_person_told_once(kit: TelegramKit) -> None:
+    with kit.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE inbox_messages RENAME TO inbox_away")  # the database fails
+    update = message_update("olá")
+    assert (await kit.post(update)).status_code == 503  # Telegram delivers it again later
+    assert (await kit.post(update)).status_code == 503
+    # Never silence, and true: the update is safe at Telegram until we accept it.
+    assert kit.api.calls("sendMessage") == [{"chat_id": str(CHAT), "text": channel_text(TROUBLE, "pt")}]
+    with kit.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE inbox_away RENAME TO inbox_messages")
+    assert (await kit.post(update)).status_code == 200
+    await kit.settle()
+    assert [m.text for m in kit.bot.received] == ["olá"]
+    assert [c["text"] for c in kit.api.calls("sendMessage")] == [channel_text(TROUBLE, "pt"), "eco: olá"]

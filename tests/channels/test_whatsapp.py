@@ -12,13 +12,15 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
 from channels.config import WhatsAppConfig, whatsapp_config
 from channels.durable import DeliveryRefused
 from channels.language import language_from_phone
 from channels.splitting import WHATSAPP_LIMIT, split_text
-from channels.whatsapp import EMPTY_TWIML, FormParams, WhatsAppInput
+from channels.texts import NOT_RECEIVED, channel_text
+from channels.whatsapp import EMPTY_TWIML, FormParams, WhatsAppInput, reply_twiml
 from channels.worker import InboxWorker
 from tests.channels.conftest import BotDouble, Clock, Store, serve
 from tests.channels.fakes import FakeTwilio
@@ -220,6 +222,62 @@ async def test_outside_the_24_hour_window_nothing_is_sent_and_the_refusal_is_rec
     assert kit.store.rows("SELECT status FROM inbox_messages")[0]["status"] == "done"
 
 
+async def test_a_turn_slower_than_the_turn_timeout_is_cut_and_retried_whole(kit: WhatsAppKit) -> None:
+    kit.channel.turn_timeout_s = 0.2
+    rasa = kit.channel._on_new_message
+    assert rasa is not None
+    asked: list[str] = []
+
+    async def slow_once(message: UserMessage) -> None:
+        asked.append(message.text or "")
+        if len(asked) == 1:
+            await asyncio.sleep(60)  # an action server slower than any timeout
+        await rasa(message)
+
+    kit.channel._on_new_message = slow_once
+    await kit.post(inbound("hola"))
+    await kit.settle()
+    row = kit.store.rows("SELECT status, attempts, last_error FROM inbox_messages")[0]
+    assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 1, "rasa_timeout")
+    assert kit.bot.received == []  # the cut turn never reached its end
+    assert [m["Body"][:27] for m in kit.api.messages()] == ["Estamos teniendo problemas "]
+    kit.clock.advance(seconds=20)
+    await kit.settle()
+    assert kit.store.rows("SELECT status FROM inbox_messages")[0]["status"] == "done"
+    assert asked == ["hola", "hola"]
+    assert [m["Body"] for m in kit.api.messages()][1:] == ["eco: hola"]
+
+
+async def test_a_failure_while_the_database_is_down_is_told_at_once_and_recorded_once_it_is_back(
+    kit: WhatsAppKit,
+) -> None:
+    def rename(old: str, new: str) -> None:
+        with kit.store.engine.begin() as connection:
+            connection.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+
+    def back() -> None:
+        told.extend(m["Body"][:27] for m in kit.api.messages())  # what the person had by then
+        rename("inbox_away", "inbox_messages")
+        rename("persons_away", "persons")
+
+    told: list[str] = []
+
+    async def database_goes_down(message: UserMessage) -> None:
+        rename("inbox_messages", "inbox_away")
+        rename("persons", "persons_away")
+        asyncio.get_running_loop().call_later(0.3, back)
+        raise ConnectionError("the tracker store is down too")
+
+    kit.channel._on_new_message = database_goes_down
+    await kit.post(inbound("hola"))
+    await kit.settle()  # the worker keeps trying to give the message back until it can
+    row = kit.store.rows("SELECT status, attempts, claimed_by, last_error FROM inbox_messages")[0]
+    assert (row["status"], row["attempts"], row["claimed_by"]) == ("pending", 1, None)
+    assert row["last_error"] == "rasa_ConnectionError"
+    assert told == ["Estamos teniendo problemas "]  # while the database was away
+    assert [m["Body"][:27] for m in kit.api.messages()] == ["Estamos teniendo problemas "]
+
+
 async def test_a_processing_failure_is_retried_later_and_the_person_told_once(kit: WhatsAppKit) -> None:
     kit.bot.failures = 2
     await kit.post(inbound("hola"))
@@ -409,11 +467,14 @@ async def test_status_callbacks_are_recorded_by_message_id(kit: WhatsAppKit) -> 
     assert "read" in str(event["details"])
 
 
-async def test_a_message_that_cannot_be_stored_is_not_acknowledged(kit: WhatsAppKit) -> None:
+async def test_a_message_that_cannot_be_stored_is_answered_with_a_request_to_send_it_again(kit: WhatsAppKit) -> None:
     with kit.store.engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE inbox_messages RENAME TO inbox_away")  # the database fails
     answer = await kit.post(inbound("hola"))
-    assert answer.status_code == 503  # Twilio retries later
+    # Twilio does not deliver an incoming message again after an error (its retries cover
+    # connection failures for 15 s at most): the person is asked in Twilio's own answer.
+    assert answer.status_code == 200
+    assert answer.text == reply_twiml(channel_text(NOT_RECEIVED, "es"))
     assert "hola" not in answer.text
     assert kit.store.count("inbox_away") == 0
 

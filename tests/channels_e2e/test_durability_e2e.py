@@ -3,8 +3,10 @@ database, and outages of the action server and of a Rasa process."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -37,6 +39,16 @@ def replica(channels: ChannelStack) -> Iterator[str]:
 
 def user_texts(channels: ChannelStack, sender: str, base_url: str | None = None) -> list[str]:
     return [e["text"] for e in channels.tracker(sender, base_url)["events"] if e["event"] == "user"]
+
+
+def failure_recorded(channels: ChannelStack, sender: str, timeout_s: float = 60) -> dict[str, Any]:
+    """The sender's one inbox row, once a failed attempt is recorded on it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        [row] = channels.rows("SELECT status, attempts, last_error FROM inbox_messages WHERE sender_id = :s", s=sender)
+        if row["last_error"] is not None or time.monotonic() > deadline:
+            return row
+        time.sleep(0.1)
 
 
 def test_a_retry_delivered_to_two_rasa_processes_at_once_gets_one_reply(
@@ -93,7 +105,8 @@ def test_with_the_action_server_down_the_message_waits_and_is_answered_once(
         [tg_trouble] = channels.wait_telegram(chat, 1)
         assert tg_trouble["text"] == response_text(TROUBLE, "es", "channels.yml")
         sender = channels.sender_id("whatsapp", phone)
-        [row] = channels.rows("SELECT status, attempts, last_error FROM inbox_messages WHERE sender_id = :s", s=sender)
+        # The person is told first, then the failure is recorded.
+        row = failure_recorded(channels, sender)
         assert row["status"] in ("pending", "processing")
         assert row["last_error"].startswith("actions_")
         assert user_texts(channels, sender) == []  # Rasa was not asked with its actions away
