@@ -35,7 +35,7 @@ from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
 from bot.nlu.gazetteer import gazetteer
 from bot.nlu.language import guess_language
-from bot.nlu.normalise import fit_tfidf, normalise_word, tfidf_from_idf
+from bot.nlu.normalise import SublinearTfidf, normalise_word
 
 MAX_NLU_CHARS = 4096
 FLAGS_KEY = "message_flags"
@@ -226,7 +226,7 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
                  resource: Resource) -> None:
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=float(self.config["C"]))
-        self.tfidf: Any = None
+        self.tfidf: SublinearTfidf | None = None
 
     def _create_X(self, messages: list[Message]) -> Any:
         X = super()._create_X(messages)
@@ -237,7 +237,7 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
         if self.config["tfidf"]:
             examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
             if examples:
-                self.tfidf = fit_tfidf(super()._create_X(examples))
+                self.tfidf = SublinearTfidf.fit(super()._create_X(examples))
         return super().train(training_data)
 
     def persist(self) -> None:
@@ -254,7 +254,7 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
             with model_storage.read_from(resource) as model_dir:
                 idf_file = model_dir / f"{resource.name}.idf.npy"
                 if idf_file.exists():
-                    component.tfidf = tfidf_from_idf(np.load(idf_file))
+                    component.tfidf = SublinearTfidf(np.load(idf_file))
         except ValueError:  # nothing was stored: an untrained component
             pass
         return component

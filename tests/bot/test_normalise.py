@@ -12,7 +12,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from scipy.sparse import csr_matrix
 
 from bot.nlu.components import TokenNormaliser
-from bot.nlu.normalise import fit_tfidf, normalise_word, tfidf_from_idf
+from bot.nlu.normalise import SublinearTfidf, normalise_word
 
 
 @pytest.mark.parametrize(("written", "form"), [
@@ -57,12 +57,24 @@ def test_a_message_without_tokens_is_left_alone() -> None:
     assert message.get(TOKENS_NAMES[TEXT]) is None
 
 
-def test_tfidf_weighs_rare_words_up_and_rows_to_unit_length() -> None:
-    # column 0 is in every row (like "de"), column 1 in one row only
-    X = csr_matrix(np.array([[3.0, 1.0], [1.0, 0.0], [2.0, 0.0]]))
-    transformer = fit_tfidf(X)
-    row = transformer.transform(X[0]).toarray()[0]
+def test_tfidf_is_the_sublinear_tfidf_of_scikit_learn() -> None:
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    # column 0 is in every row (like "de"), column 1 in one row only, column 2 in two
+    X = csr_matrix(np.array([[3.0, 1.0, 0.0], [1.0, 0.0, 2.0], [2.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
+    weights = SublinearTfidf.fit(X)
+    expected = TfidfTransformer(sublinear_tf=True).fit(X).transform(X).toarray()
+    assert np.allclose(weights.transform(X).toarray(), expected)
+    row = weights.transform(X[0]).toarray()[0]
     assert np.linalg.norm(row) == pytest.approx(1.0)
-    assert row[1] > row[0] * 0.5  # counted 3 times vs once, yet not dwarfed
-    rebuilt = tfidf_from_idf(transformer.idf_)
-    assert np.allclose(rebuilt.transform(X).toarray(), transformer.transform(X).toarray())
+    # counted three times vs once: 3 to 1 in raw counts, nearly even once weighted
+    assert row[1] / row[0] > 0.8
+
+
+def test_tfidf_leaves_its_input_alone_and_keeps_empty_rows_empty() -> None:
+    X = csr_matrix(np.array([[2.0, 1.0], [0.0, 0.0]]))
+    weights = SublinearTfidf(np.array([1.0, 2.0]))
+    out = weights.transform(X)
+    assert X.toarray().tolist() == [[2.0, 1.0], [0.0, 0.0]]
+    assert out[1].nnz == 0
+    assert np.allclose(SublinearTfidf(weights.idf_).transform(X).toarray(), out.toarray())
