@@ -181,6 +181,8 @@ class TokenNormaliser(GraphComponent):
     Placed right after the tokenizer: the CountVectorsFeaturizers read the lemma
     (`use_lemma`, on by default), so "Información", "informacion" and "INFORMACIÓN" are
     one feature, while the token text that entities and slots use stays as written.
+    Not in config.yml yet: its gain in the proxy (reports/nlu_features.md) is within noise
+    and it has not been measured alone in the full pipeline.
     """
 
     @classmethod
@@ -213,8 +215,10 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
     as the plain logistic regression.
 
     With `tfidf` on, the regression reads the sentence features re-weighted by sublinear
-    tf-idf (bot.nlu.normalise): cross-validated, that beat raw counts for every language
-    (reports/nlu_features.md). The inverse document frequencies are saved with the model.
+    tf-idf (bot.nlu.normalise); the inverse document frequencies are saved with the model.
+    Alone, that regression beats the counts one (reports/nlu_features.md); blended with
+    DIET it gave no gain and flatter confidences (reports/nlu_trial_tfidf.md), so
+    config.yml leaves it off.
     """
 
     @staticmethod

@@ -7,10 +7,10 @@ lacks loses the word's evidence. `normalise_word` maps them to one form; the tok
 their text (entities and slots read the original), only the features see the form.
 
 Counts also let long messages and frequent, uninformative words ("de", "the", "que")
-dominate; `SublinearTfidf` re-weights the sentence features (sublinear term frequency, inverse
-document frequency, unit length). Both were chosen by 5-fold cross-validation
-(reports/nlu_features.md); abbreviation tables, stemming and word prefixes were measured
-too and did not help on top of the character n-grams.
+dominate; `SublinearTfidf` re-weights the sentence features (sublinear term frequency,
+inverse document frequency, unit length). Both were measured with 5-fold cross-validation
+(reports/nlu_features.md, reports/nlu_trial_tfidf.md); abbreviation tables, stemming and
+word prefixes were measured too and did not help on top of the character n-grams.
 """
 
 from __future__ import annotations
