@@ -14,7 +14,6 @@ what it is for is comparing one change against another on the same folds.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from devtools import ROOT
 from devtools.bench_nlu import LANGS, load_examples
 
 REPORT = ROOT / "reports" / "nlu_features.md"
+WORD_PATTERN = r"(?u)\b\w+\b"  # as the CountVectorsFeaturizer's word analyzer
 
 # WhatsApp shorthand (measured: it did not help, the character n-grams already carry it).
 ABBREVIATIONS = {
@@ -134,7 +134,7 @@ def evaluate(variant: Variant, examples: list[dict[str, Any]], tokens: list[list
     predicted = np.empty(len(examples), dtype=object)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=42)  # as bench_nlu
     for train, test in splitter.split(examples, keys):
-        vectorizers = [(CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b"), words),
+        vectorizers = [(CountVectorizer(ngram_range=(1, 2), token_pattern=WORD_PATTERN), words),
                        (CountVectorizer(analyzer="char_wb", ngram_range=(2, 5)), chars)]
         X_train = hstack([v.fit_transform([d[i] for i in train]) for v, d in vectorizers]).tocsr()
         X_test = hstack([v.transform([d[i] for i in test]) for v, d in vectorizers]).tocsr()
