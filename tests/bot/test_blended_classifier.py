@@ -53,3 +53,33 @@ def test_the_ranking_before_it_is_averaged_in(classifier: BlendedLogisticRegress
     assert blended["deny"] == pytest.approx(0.5 * lr["deny"] + 0.5)
     assert blended["greet"] == pytest.approx(0.5 * lr["greet"])
     assert msg.get(INTENT)["name"] == max(blended, key=blended.get)
+
+
+def test_tfidf_weights_are_saved_with_the_model(tmp_path: Path) -> None:
+    from rasa.engine.graph import ExecutionContext
+
+    storage = LocalModelStorage(tmp_path)
+    config = {**BlendedLogisticRegressionClassifier.get_default_config(), "tfidf": True, "C": 10.0}
+    component = BlendedLogisticRegressionClassifier(config, "blend", storage, Resource("blend"))
+    examples = [message(["hola"], "greet"), message(["chau"], "goodbye"),
+                message(["si", "hola"], "affirm"), message(["no", "hola"], "deny")] * 5
+    component.train(TrainingData(examples))
+    assert component.tfidf is not None
+
+    loaded = BlendedLogisticRegressionClassifier.load(
+        config, storage, Resource("blend"), ExecutionContext(graph_schema=None, node_name="blend"))
+    assert loaded.tfidf is not None
+    assert np.allclose(loaded.tfidf.idf_, component.tfidf.idf_)
+    for words, intent in ((["hola"], "greet"), (["no", "hola"], "deny")):
+        [trained] = component.process([message(words)])
+        [reloaded] = loaded.process([message(words)])
+        assert reloaded.get(INTENT)["name"] == trained.get(INTENT)["name"] == intent
+        assert reloaded.get(INTENT)["confidence"] == pytest.approx(trained.get(INTENT)["confidence"])
+
+
+def test_without_tfidf_nothing_extra_is_saved(tmp_path: Path) -> None:
+    component = BlendedLogisticRegressionClassifier(
+        {"weight": 0.5}, "blend", LocalModelStorage(tmp_path), Resource("blend"))
+    component.train(TrainingData([message(["hola"], "greet"), message(["chau"], "goodbye")] * 3))
+    assert component.tfidf is None
+    assert not list(tmp_path.rglob("*.idf.npy"))
