@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ from channels.worker import ClaimedMessage, InboxWorker, ProcessingFailed, utc_n
 logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_S = 15.0
+MAX_REMEMBERED_HANDLES = 1024
 HEALTH_TIMEOUT_S = 5.0
 _announced_off: set[str] = set()
 _workers: dict[str, InboxWorker] = {}
@@ -114,7 +116,8 @@ class InboxChannel(InputChannel, ABC):
         self._on_new_message: OnNewMessage | None = None
         self.actions_health_url: str | None = None
         self.turn_timeout_s = turn_timeout_s()
-        self._current: tuple[int, Handle | None] | None = None  # the message being processed, its handle
+        # Handles read for messages under way (several at once), for on_first_failure.
+        self._handles: OrderedDict[int, Handle | None] = OrderedDict()
 
     # --- wiring --------------------------------------------------------------------
     @property
@@ -206,7 +209,9 @@ class InboxChannel(InputChannel, ABC):
             # Read before Rasa is asked: if the turn fails because the database went away
             # meanwhile, the person can still be told (on_first_failure) while it is away.
             handle = await self.handle_of(message.sender_id)
-            self._current = (message.id, handle)
+            self._handles[message.id] = handle
+            while len(self._handles) > MAX_REMEMBERED_HANDLES:
+                self._handles.popitem(last=False)
             replies = prepared.direct_replies
             if replies is None:
                 replies = await self.ask_rasa(message, prepared)
@@ -268,9 +273,8 @@ class InboxChannel(InputChannel, ABC):
             raise ProcessingFailed(f"actions_http_{answer.status_code}")
 
     async def on_first_failure(self, message: ClaimedMessage) -> None:
-        current = self._current
-        if current is not None and current[0] == message.id:
-            handle = current[1]
+        if message.id in self._handles:
+            handle = self._handles.pop(message.id)
         else:
             handle = await self.handle_of(message.sender_id)
         if handle is None:
@@ -282,7 +286,8 @@ class InboxChannel(InputChannel, ABC):
             await self.send(outbound)
 
     def forget(self, message: ClaimedMessage) -> None:
-        """Nothing kept in memory: the inbox row holds what a retry needs."""
+        """Drop the handle kept for this message; the inbox row holds what a retry needs."""
+        self._handles.pop(message.id, None)
 
     async def handle_of(self, sender_id: str) -> Handle | None:
         def read() -> Handle | None:

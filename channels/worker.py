@@ -127,8 +127,9 @@ class InboxWorker:
     async def drain(self) -> int:
         """Process every message available now, up to `concurrency` at a time; returns how many.
 
-        Keeps claiming while a slot is free, so messages that arrive meanwhile are taken too;
-        returns when nothing is in flight and nothing is available.
+        Keeps claiming while a slot is free: whenever a turn finishes or a new message is
+        announced (`kick`), so messages that arrive meanwhile are taken at once; returns
+        when nothing is in flight and nothing is available.
         """
         if self._drain_lock is None:
             self._drain_lock = asyncio.Lock()
@@ -148,7 +149,18 @@ class InboxWorker:
                     in_flight.add(asyncio.create_task(self._process(message)))
                 if not in_flight:
                     return handled
-                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                # Wait for a turn to finish, or for a new message (kick): a Telegram reply
+                # paced over seconds must not hold back everybody else's first answer.
+                woken = asyncio.create_task(self._wake.wait()) if self._wake is not None else None
+                done, _ = await asyncio.wait(in_flight | ({woken} if woken else set()),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if woken is not None:
+                    if woken.done():
+                        self._wake.clear()  # type: ignore[union-attr]  # woken only exists with _wake
+                    else:
+                        woken.cancel()
+                    done.discard(woken)
+                in_flight -= done
                 for task in done:
                     task.result()
                 handled += len(done)

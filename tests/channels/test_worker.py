@@ -91,3 +91,66 @@ async def test_people_are_answered_at_once_and_each_in_order(database_url: str) 
         assert recorder.most_at_once == 1  # a single writer: one at a time
     else:
         assert recorder.most_at_once == 4  # ana, bea, caio and dani together
+
+
+class Blocking:
+    """Holds the first message (a reply paced over seconds) until released; notes the others."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started: list[str] = []
+        self.finished: list[str] = []
+
+    async def process(self, message: ClaimedMessage) -> None:
+        self.started.append(message.payload["text"])
+        if message.payload["text"] == "slow":
+            await self.release.wait()
+        self.finished.append(message.payload["text"])
+
+    async def on_first_failure(self, message: ClaimedMessage) -> None:
+        raise AssertionError("nothing fails here")
+
+    def forget(self, message: ClaimedMessage) -> None:
+        pass
+
+
+@pytest.mark.postgres
+async def test_a_new_message_is_taken_while_a_long_reply_is_still_going_out(postgres_admin) -> None:  # noqa: ANN001, F811
+    """Before, the worker looked for new messages only when a turn finished: everyone waited
+    for the slowest reply under way (a Telegram reply in parts takes seconds)."""
+    with throwaway_postgres(postgres_admin) as url:
+        upgrade(url)
+        engine, cipher = make_engine(url), FieldCipher([new_key()])
+        handler = Blocking()
+        worker = InboxWorker(engine, cipher, poll_s=30, concurrency=8)
+        worker.register("telegram", handler)
+
+        def record(index: int, sender: str, text: str) -> None:
+            with session_scope(engine) as session:
+                record_inbound(session, provider="telegram", provider_message_id=str(index), sender_id=sender,
+                               payload={"text": text}, cipher=cipher, now=datetime.now(timezone.utc))
+
+        try:
+            record(1, "ana", "slow")
+            worker.kick()
+            for _ in range(200):
+                if handler.started:
+                    break
+                await asyncio.sleep(0.02)
+            record(2, "bea", "quick")
+            worker.kick()
+            for _ in range(250):  # the poll is 30 s: only the kick can bring it in time
+                if "quick" in handler.finished:
+                    break
+                await asyncio.sleep(0.02)
+            assert handler.finished == ["quick"], "the new message waited for the slow reply"
+            handler.release.set()
+            for _ in range(250):
+                if "slow" in handler.finished:
+                    break
+                await asyncio.sleep(0.02)
+            assert handler.finished == ["quick", "slow"]
+        finally:
+            handler.release.set()
+            await worker.stop()
+            engine.dispose()
