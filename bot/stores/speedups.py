@@ -124,6 +124,7 @@ def install_pooled_endpoint_sessions() -> None:
 
     if getattr(EndpointConfig.request, "_oss_pooled", False):
         return
+
     def session_for(endpoint: EndpointConfig) -> aiohttp.ClientSession:
         """One session per endpoint object and running loop, kept on the endpoint."""
         loop = asyncio.get_running_loop()
