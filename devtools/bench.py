@@ -72,9 +72,7 @@ TOKEN = uuid.uuid4().hex
 TRACKER_LENGTHS = (10, 100, 500)
 SOAK_SAMPLE_EVERY = 1000
 DRAIN_S = 120  # the longest wait for the last run's backlog before the next one
-# The moodbot's own paths (rasa init's stories), so every message has an answer with text.
-BARE_MESSAGES = ["hello", "I am sad", "yes", "good morning", "I am feeling very good", "are you a bot?",
-                 "hey", "I am sad", "no"]
+BARE_MESSAGES = ["hello", "I am feeling very good", "I am sad", "yes", "are you a bot?", "good morning", "no", "bye"]
 
 
 @dataclass
