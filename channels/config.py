@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from casework.settings import Settings
+from channels.worker import DEFAULT_CONCURRENCY
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
 TURN_TIMEOUT_S = 60.0
 
 
-DEFAULT_INBOX_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def inbox_concurrency(environ: Mapping[str, str]) -> int:
     """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 16)."""
     raw = _text(environ, "INBOX_CONCURRENCY")
     if not raw:
-        return DEFAULT_INBOX_CONCURRENCY
+        return DEFAULT_CONCURRENCY
     try:
         value = int(raw)
     except ValueError as error:

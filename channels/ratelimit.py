@@ -26,6 +26,7 @@ import hashlib
 import logging
 import secrets
 import time
+from abc import ABC, abstractmethod
 from bisect import bisect_right, insort
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -44,11 +45,11 @@ WINDOW_S = 1.0  # the overall rate is counted per second
 Sleep = Callable[[float], Awaitable[object]]
 
 
-class Limiter:
+class Limiter(ABC):
     """What the channels use: wait for the next slot of `chat`, never drop."""
 
-    async def wait(self, chat: str) -> None:  # pragma: no cover - an interface
-        raise NotImplementedError
+    @abstractmethod
+    async def wait(self, chat: str) -> None: ...
 
 
 class RateLimiter(Limiter):
