@@ -53,9 +53,39 @@ def remember_handle(
     return person
 
 
+@dataclass(frozen=True)
+class SenderState:
+    """What a channel needs of the person for one turn, read in one go with the claim of
+    their message: where to reply (None: unknown or erased) and the buttons last offered."""
+
+    handle: Handle | None
+    offered: list[dict[str, str]]
+    offered_at: datetime | None
+
+    def offered_since(self, since: datetime) -> list[dict[str, str]]:
+        """The buttons last offered, if offered at or after `since` (as `offered_buttons`)."""
+        if self.offered_at is None or self.offered_at < since:
+            return []
+        return [dict(button) for button in self.offered]
+
+
 def handle_for(session: Session, *, sender_id: str, cipher: FieldCipher) -> Handle | None:
     """The decrypted handle of `sender_id`; None when unknown or erased."""
+    return _handle(_person(session, sender_id), cipher)
+
+
+def sender_state(session: Session, *, sender_id: str, cipher: FieldCipher) -> SenderState:
+    """The handle and the offered buttons of `sender_id`, from one read of the person."""
     person = _person(session, sender_id)
+    if person is None:
+        return SenderState(handle=None, offered=[], offered_at=None)
+    return SenderState(
+        handle=_handle(person, cipher), offered=[dict(button) for button in person.offered_buttons or []],
+        offered_at=person.offered_at,
+    )
+
+
+def _handle(person: Person | None, cipher: FieldCipher) -> Handle | None:
     if person is None or person.handle_encrypted is None or person.erased_at is not None:
         return None
     return Handle(

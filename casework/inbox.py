@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.util import identity_key
 
 from casework.models import InboxMessage, UtcDateTime
 from casework.privacy import FieldCipher
@@ -182,7 +183,9 @@ def _finish(session: Session, *, message_id: int, worker: str, values: dict[str,
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
-    session.get(InboxMessage, message_id, populate_existing=True)  # the caller's object, up to date
+    held = session.identity_map.get(identity_key(InboxMessage, message_id))
+    if held is not None:
+        session.refresh(held)  # the caller's object, up to date (no read when it has none)
     return updated == 1
 
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
@@ -27,7 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from casework.db import make_engine, session_scope
+from casework.db import make_engine, run_unit_of_work
 from casework.handles import (
     Handle,
     handle_for,
@@ -45,6 +45,7 @@ from channels.texts import channel_text
 from channels.worker import ClaimedMessage, InboxWorker, ProcessingFailed, utc_now
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HTTP_TIMEOUT_S = 15.0
 MAX_REMEMBERED_HANDLES = 1024
@@ -62,7 +63,9 @@ def announce_off(channel: str, missing: tuple[str, ...]) -> None:
 
 @lru_cache(maxsize=4)
 def _engine(url: str) -> Any:
-    return make_engine(url)
+    # No ping per checkout: every unit of work here goes through run_unit_of_work, which
+    # retries once on a fresh connection after a database restart.
+    return make_engine(url, pre_ping=False)
 
 
 def shared_worker(engine: Any, cipher: FieldCipher) -> InboxWorker:
@@ -142,6 +145,10 @@ class InboxChannel(InputChannel, ABC):
             self._worker = shared_worker(self.engine, self.cipher)
         return self._worker
 
+    async def in_unit_of_work(self, work: Callable[[Any], T]) -> T:
+        """`work(session)` in one unit of work, in a thread (see `run_unit_of_work`)."""
+        return await asyncio.to_thread(run_unit_of_work, self.engine, work)
+
     def http(self) -> httpx.AsyncClient:
         if self._http is None or self._http.is_closed:
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
@@ -184,20 +191,19 @@ class InboxChannel(InputChannel, ABC):
         """Store the message and the handle; False when it was a duplicate delivery."""
         sender_id = self.sender_id_for(handle)
 
-        def unit_of_work() -> bool:
+        def unit_of_work(session: Any) -> bool:
             now = self.clock()
-            with session_scope(self.engine) as session:
-                stored = record_inbound(
-                    session, provider=self.provider, provider_message_id=provider_message_id,
-                    sender_id=sender_id, payload=payload, cipher=self.cipher, now=now,
-                )
-                if stored is None:
-                    return False
-                remember_handle(session, sender_id=sender_id, channel=self.provider, handle=handle,
-                                cipher=self.cipher, now=now)
-                return True
+            stored = record_inbound(
+                session, provider=self.provider, provider_message_id=provider_message_id,
+                sender_id=sender_id, payload=payload, cipher=self.cipher, now=now,
+            )
+            if stored is None:
+                return False
+            remember_handle(session, sender_id=sender_id, channel=self.provider, handle=handle,
+                            cipher=self.cipher, now=now)
+            return True
 
-        stored = await asyncio.to_thread(unit_of_work)
+        stored = await self.in_unit_of_work(unit_of_work)
         if stored:
             self.worker.kick()
         return stored
@@ -206,9 +212,9 @@ class InboxChannel(InputChannel, ABC):
     async def process(self, message: ClaimedMessage) -> None:
         if message.replies is None:
             prepared = await self.prepare(message)
-            # Read before Rasa is asked: if the turn fails because the database went away
-            # meanwhile, the person can still be told (on_first_failure) while it is away.
-            handle = await self.handle_of(message.sender_id)
+            # Read before Rasa is asked (with the claim, as a rule): if the turn fails because
+            # the database went away meanwhile, the person can still be told (on_first_failure).
+            handle = message.sender.handle if message.sender is not None else await self.handle_of(message.sender_id)
             self._handles[message.id] = handle
             while len(self._handles) > MAX_REMEMBERED_HANDLES:
                 self._handles.popitem(last=False)
@@ -223,16 +229,18 @@ class InboxChannel(InputChannel, ABC):
                 await self.refuse(message.sender_id, refusal)
                 return
             rendered = self.render(message.sender_id, handle, replies)
-            await self.remember_buttons(message.sender_id, rendered.buttons)
             sends, done = rendered.sends, 0
-            # Kept before the first send: a retry (here or in another process) sends the
-            # rest without asking Rasa again, and nothing twice.
-            await self.worker.keep_replies(message, [asdict(outbound) for outbound in sends])
+            if sends or rendered.buttons is not None:
+                # Kept before the first send, with the buttons they offer: a retry (here or
+                # in another process) sends the rest without asking Rasa again, and nothing twice.
+                buttons = None if rendered.buttons is None else [button.as_dict() for button in rendered.buttons]
+                await self.worker.keep_replies(message, [asdict(outbound) for outbound in sends], buttons=buttons)
         else:
             sends, done = [self.outbound(kept) for kept in message.replies], message.replies_sent
         for index in range(done, len(sends)):
             await self.send(sends[index])
-            await self.worker.mark_sent(message, index + 1)
+            if index + 1 < len(sends):  # the last one is recorded when the worker marks the message done
+                await self.worker.mark_sent(message, index + 1)
 
     async def ask_rasa(self, message: ClaimedMessage, prepared: Prepared) -> list[dict[str, Any]]:
         """Rasa's replies to the message; ProcessingFailed (retry later) when it cannot answer.
@@ -290,39 +298,32 @@ class InboxChannel(InputChannel, ABC):
         self._handles.pop(message.id, None)
 
     async def handle_of(self, sender_id: str) -> Handle | None:
-        def read() -> Handle | None:
-            with session_scope(self.engine) as session:
-                return handle_for(session, sender_id=sender_id, cipher=self.cipher)
-
-        return await asyncio.to_thread(read)
+        return await self.in_unit_of_work(lambda session: handle_for(session, sender_id=sender_id, cipher=self.cipher))
 
     async def remember_buttons(self, sender_id: str, buttons: list[Option] | None) -> None:
         if buttons is None:
             return
+        await self.in_unit_of_work(lambda session: offer_buttons(
+            session, sender_id=sender_id, buttons=[b.as_dict() for b in buttons], now=self.clock()))
 
-        def write() -> None:
-            with session_scope(self.engine) as session:
-                offer_buttons(session, sender_id=sender_id, buttons=[b.as_dict() for b in buttons], now=self.clock())
-
-        await asyncio.to_thread(write)
+    async def offered_for(self, message: ClaimedMessage) -> list[Option]:
+        """The fresh buttons last offered to the message's sender, as read with the claim."""
+        if message.sender is None:
+            return await self.offered(message.sender_id)
+        since = self.clock() - timedelta(hours=TTL_HOURS)
+        return [Option.from_dict(button) for button in message.sender.offered_since(since)]
 
     async def offered(self, sender_id: str) -> list[Option]:
         """The buttons last offered to the person, while they are fresh (any process offered them)."""
-        def read() -> list[dict[str, str]]:
-            with session_scope(self.engine) as session:
-                return offered_buttons(session, sender_id=sender_id,
-                                       since=self.clock() - timedelta(hours=TTL_HOURS))
-
-        return [Option.from_dict(button) for button in await asyncio.to_thread(read)]
+        buttons = await self.in_unit_of_work(lambda session: offered_buttons(
+            session, sender_id=sender_id, since=self.clock() - timedelta(hours=TTL_HOURS)))
+        return [Option.from_dict(button) for button in buttons]
 
     async def refuse(self, sender_id: str, reason: str) -> None:
         logger.warning("%s: reply to %s not sent: %s", self.provider, sender_id, reason)
 
-        def record() -> None:
-            with session_scope(self.engine) as session:
-                record_refused_send(session, sender_id=sender_id, channel=self.provider, reason=reason, now=self.clock())
-
-        await asyncio.to_thread(record)
+        await self.in_unit_of_work(lambda session: record_refused_send(
+            session, sender_id=sender_id, channel=self.provider, reason=reason, now=self.clock()))
 
     # --- sends that do not answer an inbound message (Rasa's HTTP API, staff) ----------
     def get_output_channel(self) -> OutputChannel | None:

@@ -216,7 +216,7 @@ class TelegramInput(InboxChannel):
             metadata["language_hint"] = payload["language_hint"]
         if payload.get("kind") == "callback":
             await self.answer_callback(str(payload.get("callback_query_id") or ""), message.sender_id)
-            chosen = resolve(await self.offered(message.sender_id), str(payload.get("token") or ""))
+            chosen = resolve(await self.offered_for(message), str(payload.get("token") or ""))
             if chosen is None:
                 text = channel_text("utter_channel_option_expired", payload.get("language_hint"))
                 return Prepared(direct_replies=[{"text": text}])

@@ -27,7 +27,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 
-from casework.db import session_scope
 from casework.handles import Handle, record_delivery_status
 from channels.config import WhatsAppConfig, whatsapp_config
 from channels.durable import InboxChannel, OnNewMessage, Prepared, Rendered, within
@@ -237,12 +236,8 @@ class WhatsAppInput(InboxChannel):
         return form if valid else None
 
     async def record_status(self, sid: str, state: str, error_code: str) -> None:
-        def unit_of_work() -> None:
-            with session_scope(self.engine) as session:
-                record_delivery_status(session, channel=self.provider, message_id=sid, status=state,
-                                       error_code=error_code, now=self.clock())
-
-        await asyncio.to_thread(unit_of_work)
+        await self.in_unit_of_work(lambda session: record_delivery_status(
+            session, channel=self.provider, message_id=sid, status=state, error_code=error_code, now=self.clock()))
 
     # --- processing --------------------------------------------------------------------
     async def prepare(self, message: ClaimedMessage) -> Prepared:
@@ -254,7 +249,7 @@ class WhatsAppInput(InboxChannel):
             metadata["media"] = payload["media"]
             return Prepared(text="", metadata=metadata)
         text = str(payload.get("text") or "")
-        chosen = choose(await self.offered(message.sender_id), text)
+        chosen = choose(await self.offered_for(message), text)
         if chosen is not None:
             metadata["button"] = True
             return Prepared(text=chosen, metadata=metadata, trusted=True)

@@ -4,7 +4,9 @@ One worker per process and database serves every inbox channel: `claim_next` doe
 filter by provider, so the worker hands each claimed message to the handler registered
 for its provider. A failure gives the message back with a growing delay (`mark_failed`);
 the person hears once that we are having trouble; nothing is dropped. Database calls run
-in a thread, never on the event loop.
+in a thread, never on the event loop, and each step of a message is one unit of work:
+the claim also reads the person's handle and offered buttons; the kept replies carry the
+buttons they offer; the last part sent is recorded by marking the message done.
 
 Several people's messages are processed at once (`concurrency`, `INBOX_CONCURRENCY`):
 a turn mostly waits on the action server and the databases, and one-at-a-time made a
@@ -25,7 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from casework.db import session_scope
+from casework.db import run_unit_of_work
+from casework.handles import SenderState, offer_buttons, sender_state
 from casework.inbox import claim_next, keep_replies, kept_replies, mark_done, mark_failed, mark_replies_sent
 from casework.privacy import FieldCipher
 
@@ -52,6 +55,7 @@ class ClaimedMessage:
     attempts: int
     replies: list[Any] | None = None  # rendered replies kept by an earlier attempt
     replies_sent: int = 0
+    sender: SenderState | None = None  # read with the claim (None: read it when needed)
 
 
 class ProcessingFailed(Exception):
@@ -166,7 +170,7 @@ class InboxWorker:
                 handled += len(done)
 
     def _claim(self) -> ClaimedMessage | None:
-        with session_scope(self.engine) as session:
+        def work(session: Any) -> ClaimedMessage | None:
             row = claim_next(session, worker=self.name, now=self.clock(), lease_s=self.lease_s)
             if row is None:
                 return None
@@ -175,7 +179,10 @@ class InboxWorker:
                 id=row.id, provider=row.provider, sender_id=row.sender_id,
                 payload=self.cipher.decrypt_json(row.payload_encrypted), attempts=row.attempts,
                 replies=replies, replies_sent=sent,
+                sender=sender_state(session, sender_id=row.sender_id, cipher=self.cipher),
             )
+
+        return run_unit_of_work(self.engine, work)
 
     async def _process(self, message: ClaimedMessage) -> None:
         handler = self._handlers.get(message.provider)
@@ -207,28 +214,37 @@ class InboxWorker:
         await asyncio.to_thread(self._done, message)
         handler.forget(message)
 
-    async def keep_replies(self, message: ClaimedMessage, replies: list[Any]) -> None:
-        """Keep what is about to be sent for `message`: a retry anywhere resumes from it."""
-        def write() -> None:
-            with session_scope(self.engine) as session:
-                if not keep_replies(session, message_id=message.id, worker=self.name, replies=replies,
-                                    cipher=self.cipher):
-                    raise ProcessingFailed("lease_lost")
+    async def keep_replies(
+        self, message: ClaimedMessage, replies: list[Any], *, buttons: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Keep what is about to be sent for `message`: a retry anywhere resumes from it.
 
-        await asyncio.to_thread(write)
+        `buttons` (None: leave them) are remembered as the person's offered buttons in the
+        same unit of work.
+        """
+        def write(session: Any) -> None:
+            if not keep_replies(session, message_id=message.id, worker=self.name, replies=replies,
+                                cipher=self.cipher):
+                raise ProcessingFailed("lease_lost")
+            if buttons is not None:
+                offer_buttons(session, sender_id=message.sender_id, buttons=buttons, now=self.clock())
+
+        await asyncio.to_thread(run_unit_of_work, self.engine, write)
 
     async def mark_sent(self, message: ClaimedMessage, count: int) -> None:
-        def write() -> None:
-            with session_scope(self.engine) as session:
-                if not mark_replies_sent(session, message_id=message.id, worker=self.name, count=count):
-                    raise ProcessingFailed("lease_lost")
+        """The first `count` kept replies went out (the last one is recorded by marking done)."""
+        def write(session: Any) -> None:
+            if not mark_replies_sent(session, message_id=message.id, worker=self.name, count=count):
+                raise ProcessingFailed("lease_lost")
 
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(run_unit_of_work, self.engine, write)
 
     def _done(self, message: ClaimedMessage) -> None:
-        with session_scope(self.engine) as session:
-            if not mark_done(session, message_id=message.id, worker=self.name, now=self.clock()):
-                logger.warning("inbox worker: lost the lease on message %s before finishing it", message.id)
+        def write(session: Any) -> bool:
+            return mark_done(session, message_id=message.id, worker=self.name, now=self.clock())
+
+        if not run_unit_of_work(self.engine, write):
+            logger.warning("inbox worker: lost the lease on message %s before finishing it", message.id)
 
     async def _fail_when_possible(self, message: ClaimedMessage, code: str, delay_s: float) -> str | None:
         """Give the message back; while the database itself is down, keep trying.
@@ -248,6 +264,7 @@ class InboxWorker:
 
     def _fail(self, message: ClaimedMessage, code: str, delay_s: float) -> str | None:
         retry_at = self.clock() + timedelta(seconds=delay_s)
-        with session_scope(self.engine) as session:
-            return mark_failed(session, message_id=message.id, worker=self.name, error=code,
-                               retry_at=retry_at, max_attempts=self.max_attempts)
+        return run_unit_of_work(self.engine, lambda session: mark_failed(
+            session, message_id=message.id, worker=self.name, error=code, retry_at=retry_at,
+            max_attempts=self.max_attempts,
+        ))

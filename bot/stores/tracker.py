@@ -43,9 +43,9 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.exc
@@ -100,6 +100,28 @@ class _Loaded:
 
 class TrackerStoreUnavailable(RuntimeError):
     """The tracker database cannot be reached: the turn must fail, not start over."""
+
+
+class _DeadConnection(TrackerStoreUnavailable):
+    """The pooled connection was dead before anything was committed: the unit may run again."""
+
+
+T = TypeVar("T")
+
+
+def _once_more_on_dead_connection(work: Callable[[], T]) -> T:
+    """Run `work`; after a database restart, once more on a fresh connection.
+
+    The engine does not ping each connection it hands out (a round trip per checkout, twice
+    per turn). A restart leaves dead connections in the pool instead; the first statement
+    on one fails as a disconnect, SQLAlchemy discards the pool, and nothing was committed,
+    so the second try is safe. A second failure is the database being down.
+    """
+    try:
+        return work()
+    except _DeadConnection:
+        logger.info("tracker database connection was dead; trying once more on a fresh one")
+        return work()
 
 
 class StaleTrackerError(RuntimeError):
@@ -158,7 +180,8 @@ class StrictSQLTrackerStore(SQLTrackerStore):
                 raise TrackerStoreUnavailable(
                     "StrictSQLTrackerStore needs a database URL (url: ${TRACKER_STORE_URL})"
                 )
-            engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+            # No ping per checkout: every unit here runs through _once_more_on_dead_connection.
+            engine_kwargs: dict[str, Any] = {"pool_pre_ping": False}
             if database_url.startswith("postgresql"):
                 engine_kwargs.update(
                     pool_size=int(pool_size), max_overflow=int(max_overflow),
@@ -205,6 +228,8 @@ class StrictSQLTrackerStore(SQLTrackerStore):
             yield session
         except sqlalchemy.exc.DBAPIError as error:
             session.rollback()
+            if error.connection_invalidated and not session.info.get("committing"):
+                raise _DeadConnection("tracker database connection was dead") from error
             raise TrackerStoreUnavailable("tracker database error") from error
         except sqlalchemy.exc.TimeoutError as error:  # pool exhausted
             raise TrackerStoreUnavailable("no tracker database connection free") from error
@@ -219,11 +244,11 @@ class StrictSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         """The current session (snapshot + recent events), read in a worker thread."""
-        return await asyncio.to_thread(self._load_session, sender_id)
+        return await asyncio.to_thread(_once_more_on_dead_connection, lambda: self._load_session(sender_id))
 
     async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
         """Every stored event of every session (no snapshot), read in a worker thread."""
-        return await asyncio.to_thread(self._load_all, conversation_id)
+        return await asyncio.to_thread(_once_more_on_dead_connection, lambda: self._load_all(conversation_id))
 
     def _load_all(self, sender_id: str) -> DialogueStateTracker | None:
         try:
@@ -280,7 +305,7 @@ class StrictSQLTrackerStore(SQLTrackerStore):
         two turns, so `StaleTrackerError` is raised instead.
         """
         await self.stream_events(tracker)
-        await asyncio.to_thread(self._save, tracker)
+        await asyncio.to_thread(_once_more_on_dead_connection, lambda: self._save(tracker))
 
     def _save(self, tracker: DialogueStateTracker) -> None:
         events = list(tracker.events)
@@ -307,6 +332,7 @@ class StrictSQLTrackerStore(SQLTrackerStore):
                 snapshot = self._maybe_snapshot(tracker.sender_id, events, saved)
                 if snapshot is not None:
                     session.merge(snapshot)
+                session.info["committing"] = True  # from here a dead connection may have committed
                 session.commit()
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise TrackerStoreUnavailable("tracker database error") from error

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 from casework import db
-from casework.db import current_revision, make_engine, session_scope, upgrade
+from casework.db import current_revision, make_engine, run_unit_of_work, session_scope, upgrade
 from casework.models import AuditEvent
 from casework.settings import load_settings
 from tests.casework.conftest import Database
@@ -35,6 +37,7 @@ def test_postgres_engine_keeps_a_small_checked_pool() -> None:
     assert engine.pool.size() == 5
     assert engine.pool._max_overflow == 5
     assert engine.pool._pre_ping is True
+    assert make_engine("postgresql://oss@db.invalid/cases", pre_ping=False).pool._pre_ping is False
 
 
 def test_the_unit_of_work_commits_on_success_and_rolls_back_on_error(database: Database) -> None:
@@ -77,3 +80,46 @@ def test_make_db_upgrade_migrates_the_configured_database(
         assert db.main(["sideways"]) == 2
     finally:
         load_settings.cache_clear()
+
+
+def _drop_connections_as_a_restart_does(database: Database) -> None:
+    """The server closes every other connection to the test database (pooled ones go stale)."""
+    with database.engine.connect() as connection:
+        connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ))
+
+
+def _audit(action: str) -> object:
+    return lambda session: session.add(AuditEvent(at=NOW, actor="test", action=action, details={}))
+
+
+def test_a_unit_of_work_survives_a_database_restart_without_pinging_every_connection(database: Database) -> None:
+    if database.kind != "postgresql":
+        pytest.skip("only a database server drops its connections")
+    unpinged = make_engine(database.url, pre_ping=False)
+    try:
+        run_unit_of_work(unpinged, _audit("before"))  # a pooled connection now exists
+        _drop_connections_as_a_restart_does(database)
+        with pytest.raises(OperationalError), session_scope(unpinged) as session:  # what it would cost
+            _audit("lost")(session)
+        run_unit_of_work(unpinged, _audit("warm"))
+        _drop_connections_as_a_restart_does(database)
+        run_unit_of_work(unpinged, _audit("after"))  # no error: tried again on a fresh connection
+    finally:
+        unpinged.dispose()
+    assert [row["action"] for row in database.rows("SELECT action FROM audit_events ORDER BY id")] == [
+        "before", "warm", "after"]
+
+
+def test_a_unit_of_work_is_not_run_again_for_other_database_errors(database: Database) -> None:
+    calls: list[int] = []
+
+    def broken(session: Session) -> None:
+        calls.append(1)
+        session.execute(text("SELECT * FROM no_such_table"))
+
+    with pytest.raises(DBAPIError):
+        run_unit_of_work(database.engine, broken)
+    assert len(calls) == 1

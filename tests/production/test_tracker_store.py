@@ -116,6 +116,35 @@ async def test_database_down_fails_the_turn_and_recovers(tmp_path_factory: pytes
         server.remove()
 
 
+def drop_connections_as_a_restart_does(url: str) -> None:
+    """The server closes every connection to the database at `url` (pooled ones go stale)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            dropped = connection.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert dropped >= 1
+    finally:
+        engine.dispose()
+
+
+async def test_a_database_restart_between_turns_costs_no_turn(tracker_db: str) -> None:
+    """Connections are not pinged before use; a dead pooled one is replaced and the read or
+    save runs once more, so the person does not get "we are having trouble" for nothing."""
+    store = store_for(tracker_db)
+    assert store.engine.pool._pre_ping is False  # noqa: SLF001 - the round trip saved per checkout
+    tracker = await store.get_or_create_tracker("dora")
+    tracker.update_with_events([ActionExecuted("action_listen"), *turn("hola")], DOMAIN)
+    await store.save(tracker)
+    drop_connections_as_a_restart_does(tracker_db)
+    again = await store.retrieve("dora")
+    again.update_with_events(turn("sigo"), DOMAIN)
+    drop_connections_as_a_restart_does(tracker_db)
+    await store.save(again)
+    assert [r[0] for r in stored_rows(tracker_db, "dora")].count("user") == 2
+
+
 def test_refuses_to_start_without_its_database(postgres_server: PostgresServer) -> None:
     server = PostgresServer()  # initialised port, never started: nothing listens there
     try:
