@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from casework import audit
-from casework.models import Person
+from casework.models import Person, UtcDateTime
 from casework.privacy import FieldCipher
 
 
@@ -31,8 +31,22 @@ class Handle:
 
 def remember_handle(
     session: Session, *, sender_id: str, channel: str, handle: str, cipher: FieldCipher, now: datetime,
-) -> Person:
-    """Create or update the person behind `sender_id`: encrypted handle, last inbound time."""
+) -> None:
+    """Create or update the person behind `sender_id`: encrypted handle, last inbound time.
+
+    `sender_id` is a keyed hash of `handle` (`pseudonymous_sender_id`), so a person who
+    already has a stored handle has this one: then only the time of their last message
+    moves, in one UPDATE (every inbound message comes through here).
+    """
+    later = or_(Person.last_inbound_at.is_(None), Person.last_inbound_at < now)
+    touched = session.execute(
+        update(Person)
+        .where(Person.sender_id == sender_id, Person.handle_encrypted.is_not(None))
+        .values(last_inbound_at=case((later, literal(now, UtcDateTime())), else_=Person.last_inbound_at))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if touched:
+        return
     person = _person(session, sender_id)
     if person is None:
         person = Person(sender_id=sender_id, channel=channel, created_at=now)
@@ -41,7 +55,7 @@ def remember_handle(
                 person.handle_encrypted = cipher.encrypt_text(handle)
                 person.last_inbound_at = now
                 session.add(person)
-            return person
+            return
         except IntegrityError:
             person = _person(session, sender_id)
             if person is None:
@@ -50,7 +64,6 @@ def remember_handle(
     if person.last_inbound_at is None or person.last_inbound_at < now:
         person.last_inbound_at = now
     session.flush()
-    return person
 
 
 @dataclass(frozen=True)

@@ -78,17 +78,25 @@ def claim_next(session: Session, *, worker: str, now: datetime, lease_s: float) 
         .order_by(InboxMessage.received_at, InboxMessage.id)
         .limit(CANDIDATES)
     ).all()
+    returning = session.get_bind().dialect.name == "postgresql"
     for message_id, seen_until in candidates:
         unchanged = (
             InboxMessage.claimed_until.is_(None) if seen_until is None else InboxMessage.claimed_until == seen_until
         )
-        claimed = session.execute(
+        claim = (
             update(InboxMessage)
             .where(InboxMessage.id == message_id, _available(now), unchanged, ~_earlier_unfinished())
             .values(status="processing", claimed_by=worker, claimed_until=lease_until)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed == 1:
+        )
+        if returning:  # the claimed row comes back with the UPDATE: no second round trip
+            row = session.execute(
+                select(InboxMessage).from_statement(claim.returning(*InboxMessage.__table__.c))
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if row is not None:
+                return row
+        elif session.execute(claim).rowcount == 1:
             return session.get(InboxMessage, message_id, populate_existing=True)
     return None
 
