@@ -12,10 +12,12 @@ visible to other workers once it is committed, so commit right after `claim_next
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, null, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, literal, null, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
@@ -71,37 +73,64 @@ def claim_next(session: Session, *, worker: str, now: datetime, lease_s: float) 
     """
     if lease_s <= 0:
         raise ValueError("lease_s must be positive: a claim is recognised by its new lease end")
-    lease_until = now + timedelta(seconds=lease_s)
-    candidates = session.execute(
-        select(InboxMessage.id, InboxMessage.claimed_until)
-        .where(_available(now), ~_earlier_unfinished())
-        .order_by(InboxMessage.received_at, InboxMessage.id)
-        .limit(CANDIDATES)
-    ).all()
     returning = session.get_bind().dialect.name == "postgresql"
+    statements = _claim_statements(returning)
+    params = {"now": now, "worker": worker, "lease_until": now + timedelta(seconds=lease_s)}
+    candidates = session.execute(statements.candidates, {"now": now}).all()
     for message_id, seen_until in candidates:
-        unchanged = (
-            InboxMessage.claimed_until.is_(None) if seen_until is None else InboxMessage.claimed_until == seen_until
-        )
-        claim = (
-            update(InboxMessage)
-            .where(InboxMessage.id == message_id, _available(now), unchanged, ~_earlier_unfinished())
-            .values(status="processing", claimed_by=worker, claimed_until=lease_until)
-            .execution_options(synchronize_session=False)
-        )
+        if seen_until is None:
+            claim, claim_params = statements.claim_unleased, {**params, "message_id": message_id}
+        else:
+            claim, claim_params = statements.claim_seen, {**params, "message_id": message_id, "seen_until": seen_until}
         if returning:  # the claimed row comes back with the UPDATE: no second round trip
-            row = session.execute(
-                select(InboxMessage).from_statement(claim.returning(*InboxMessage.__table__.c))
-                .execution_options(populate_existing=True)
-            ).scalar_one_or_none()
+            row = session.execute(claim, claim_params).scalar_one_or_none()
             if row is not None:
                 return row
-        elif session.execute(claim).rowcount == 1:
+        elif session.execute(claim, claim_params).rowcount == 1:
             return session.get(InboxMessage, message_id, populate_existing=True)
     return None
 
 
-def _available(now: datetime) -> Any:
+@dataclass(frozen=True)
+class _ClaimStatements:
+    candidates: Any
+    claim_unleased: Any  # the candidate had no lease (claimed_until IS NULL)
+    claim_seen: Any  # the candidate's lease or retry time was `seen_until`
+
+
+@lru_cache(maxsize=2)
+def _claim_statements(returning: bool) -> _ClaimStatements:
+    """The claim's statements, built once with bound parameters: every message is claimed
+    through them, and building the anti-join each time cost more CPU than running it."""
+    now = bindparam("now", type_=UtcDateTime())
+    candidates = (
+        select(InboxMessage.id, InboxMessage.claimed_until)
+        .where(_available(now), ~_earlier_unfinished())
+        .order_by(InboxMessage.received_at, InboxMessage.id)
+        .limit(CANDIDATES)
+    )
+
+    def claim(unchanged: Any) -> Any:
+        statement = (
+            update(InboxMessage)
+            .where(InboxMessage.id == bindparam("message_id"), _available(now), unchanged, ~_earlier_unfinished())
+            .values(status="processing", claimed_by=bindparam("worker"),
+                    claimed_until=bindparam("lease_until", type_=UtcDateTime()))
+            .execution_options(synchronize_session=False)
+        )
+        if returning:
+            return (select(InboxMessage).from_statement(statement.returning(*InboxMessage.__table__.c))
+                    .execution_options(populate_existing=True))
+        return statement
+
+    return _ClaimStatements(
+        candidates=candidates,
+        claim_unleased=claim(InboxMessage.claimed_until.is_(None)),
+        claim_seen=claim(InboxMessage.claimed_until == bindparam("seen_until", type_=UtcDateTime())),
+    )
+
+
+def _available(now: Any) -> Any:
     return and_(
         InboxMessage.status.in_(UNFINISHED),
         or_(InboxMessage.claimed_until.is_(None), InboxMessage.claimed_until <= now),

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, declarative_base, relationship
@@ -246,6 +247,9 @@ class OutboxMessage(Base):
     dedupe_key: Mapped[str] = Column(String(128), nullable=False, unique=True)
 
 
+INBOX_UNFINISHED = text("status IN ('pending', 'processing')")  # casework.inbox.UNFINISHED
+
+
 class InboxMessage(Base):
     """A message from WhatsApp/Telegram, stored before it is acknowledged, processed later.
 
@@ -258,6 +262,11 @@ class InboxMessage(Base):
         UniqueConstraint("provider", "provider_message_id"),
         one_of("status", INBOX_STATUSES),
         Index(None, "status", "received_at"),
+        # Partial: the claim reads only unfinished messages, a few among days of finished ones.
+        Index("ix_inbox_messages_unfinished", "received_at", "id",
+              postgresql_where=INBOX_UNFINISHED, sqlite_where=INBOX_UNFINISHED),
+        Index("ix_inbox_messages_unfinished_sender", "sender_id", "received_at",
+              postgresql_where=INBOX_UNFINISHED, sqlite_where=INBOX_UNFINISHED),
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
