@@ -152,10 +152,12 @@ def _earlier_unfinished() -> Any:
 def mark_done(session: Session, *, message_id: int, worker: str, now: datetime) -> bool:
     """Finish a claimed message (its rendered replies are dropped); False when this worker
     no longer holds it."""
-    return _finish(session, message_id=message_id, worker=worker, values={
+    done = _update_held(session, message_id=message_id, worker=worker, values={
         "status": "done", "processed_at": now, "claimed_by": None, "claimed_until": None, "last_error": None,
         "replies_encrypted": None,
     })
+    _refresh_held(session, message_id)
+    return done
 
 
 def keep_replies(
@@ -181,12 +183,23 @@ def kept_replies(message: InboxMessage, cipher: FieldCipher) -> tuple[list[Any] 
 
 
 def _update_held(session: Session, *, message_id: int, worker: str, values: dict[str, Any]) -> bool:
-    return session.execute(
+    """Set plain `values` on a message this worker holds (every message passes here twice or more)."""
+    statement = _held_update(tuple(sorted(values)))
+    params = {"message_id": message_id, "worker": worker, **{f"new_{name}": value for name, value in values.items()}}
+    return session.execute(statement, params).rowcount == 1
+
+
+@lru_cache(maxsize=16)
+def _held_update(columns: tuple[str, ...]) -> Any:
+    """The UPDATE of `columns` on a held message, built once with bound parameters."""
+    table = InboxMessage.__table__
+    return (
         update(InboxMessage)
-        .where(InboxMessage.id == message_id, InboxMessage.status == "processing", InboxMessage.claimed_by == worker)
-        .values(**values)
+        .where(InboxMessage.id == bindparam("message_id"), InboxMessage.status == "processing",
+               InboxMessage.claimed_by == bindparam("worker"))
+        .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    )
 
 
 def mark_failed(
@@ -220,10 +233,15 @@ def _finish(session: Session, *, message_id: int, worker: str, values: dict[str,
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
+    _refresh_held(session, message_id)
+    return updated == 1
+
+
+def _refresh_held(session: Session, message_id: int) -> None:
+    """The caller's object, up to date (no read when the session has none)."""
     held = session.identity_map.get(identity_key(InboxMessage, message_id))
     if held is not None:
-        session.refresh(held)  # the caller's object, up to date (no read when it has none)
-    return updated == 1
+        session.refresh(held)
 
 
 def pending_count(session: Session, *, sender_id: str | None = None) -> int:
