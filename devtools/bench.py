@@ -20,7 +20,10 @@ Measured for each:
 - ours: the tickets the intakes opened (SQL on the cases database), and the share of
   turns whose reply was complete (every part sent);
 - `--soak N`: N messages in a closed loop, resident memory of Rasa and of the action
-  server every 1,000 messages.
+  server every 1,000 messages;
+- ours scaled out (`--replicas N`, default 2): after the runs above, N-1 more Rasa
+  replicas join the first one (same databases, Redis and action server) and webhooks are
+  spread over them in turn, as a load balancer would; saturation again.
 
 Writes reports/bench.json, reports/bench.md and reports/bench.png. Timings depend on what
 else runs on the machine; run it on a quiet one.
@@ -44,6 +47,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -89,6 +93,7 @@ class System:
     cold_start_s: float = 0.0
     cold_start_cpu_s: dict[str, float] = field(default_factory=dict)  # CPU used up to the first answer
     inbox: InboxWatch | None = None
+    spawn_replica: Callable[[str], str] | None = None  # starts one more Rasa replica; returns its URL
 
     @property
     def pids(self) -> dict[str, int]:
@@ -189,6 +194,15 @@ def start_ours(model: Path, workdir: Path, pg: PostgresServer, redis: RedisServe
     system.processes["rasa"] = _spawn(_rasa(model, rasa_port, "credentials.yml", "deploy/endpoints.yml"),
                                       env, workdir / "ours-rasa.log")
     _cold_start(system, spawned)
+
+    def spawn_replica(name: str) -> str:
+        port = free_port()
+        system.processes[name] = _spawn(_rasa(model, port, "credentials.yml", "deploy/endpoints.yml"),
+                                        env, workdir / f"ours-{name}.log")
+        wait_http(f"http://127.0.0.1:{port}/", 600, system.processes[name])
+        return f"http://127.0.0.1:{port}"
+
+    system.spawn_replica = spawn_replica
     return system
 
 
@@ -328,6 +342,15 @@ async def _measure(system: System, args: argparse.Namespace) -> dict[str, Any]:
     if args.soak:
         print(f"bench: {system.name}: soak of {args.soak} messages ...", flush=True)
         result["soak"] = await _metered(system, soak(system, args.soak, args.people))
+    if args.replicas > 1 and system.spawn_replica is not None and isinstance(client, ChannelClient):
+        print(f"bench: {system.name}: saturation with {args.replicas} Rasa replicas ...", flush=True)
+        names = [f"rasa_{index}" for index in range(2, args.replicas + 1)]
+        urls = [system.url] + [await asyncio.to_thread(system.spawn_replica, name) for name in names]
+        client.spread_over(urls)
+        await closed_loop(client, crowd, 4, args.warmup)  # warm-up of the new replicas
+        result["scale_out"] = {"replicas": args.replicas,
+                               **await _metered(system, closed_loop(client, crowd, args.people, args.seconds))}
+        client.spread_over([system.url])
     if system.inbox is not None:
         result["backlog_at_end"] = await system.inbox.drained(DRAIN_S)
         result["tickets"] = await asyncio.to_thread(count_tickets, system)
@@ -390,6 +413,8 @@ def headline(ours: dict[str, Any], bare: dict[str, Any] | None) -> dict[str, Any
         "actions_peak_rss_mb": ours["actions_peak_rss_mb"],
         "cold_start_s": ours["cold_start_s"],
         "errors": errors,
+        "scale_out_replicas": (ours.get("scale_out") or {}).get("replicas"),
+        "scale_out_saturation_msgs_per_s": (ours.get("scale_out") or {}).get("msgs_per_s"),
     }
 
 
@@ -425,13 +450,16 @@ def markdown(report: dict[str, Any]) -> str:
              f"Run {run['date']} with `make bench-serving` on {run['cpus']} CPUs (load average at start "
              f"{run['loadavg']}); {run['seconds_per_run']} s per load run, {run['people']} people in the closed "
              f"loop, answer timeout {run['timeout_s']} s{' (--quick)' if run.get('quick') else ''}. "
-             "One Rasa server each.", "", "Path measured:", ""]
+             "One Rasa server each, except ours' scale-out row (--replicas).", "", "Path measured:", ""]
     lines += [f"- **{name}**: {PATHS[name]}" for name in ("ours", "bare_rasa") if report.get(name)]
     lines += ["", "| figure | ours | bare Rasa | target |", "|---|---|---|---|"]
     bare = report.get("bare_rasa") or {}
     bare_head = headline(bare, None) if bare else {}
     for key, target in TARGETS.items():
         lines.append(f"| {key} | {_cell(report[key])} | {_cell(bare_head.get(key))} | {target} |")
+    if report.get("scale_out_replicas"):
+        lines.append(f"| saturation_msgs_per_s with {report['scale_out_replicas']} Rasa replicas (same machine) | "
+                     f"{_cell(report['scale_out_saturation_msgs_per_s'])} | | |")
     for name in ("ours", "bare_rasa"):
         cold = (report.get(name) or {}).get("cold_start_cpu_s")
         if cold:
@@ -467,6 +495,14 @@ def markdown(report: dict[str, Any]) -> str:
         if s:
             lines.append(f"| {name} | {s['people']} | {s['msgs_per_s']} | {_cell(s['p50_ms'])} | {_cell(s['p95_ms'])} | "
                          f"{_cell(s['p99_ms'])} | {s['errors']} | {_cell(s.get('complete_share'))} | {_cpu(s)} |")
+    scaled = (report.get("ours") or {}).get("scale_out")
+    if scaled:
+        s = scaled
+        lines.append(f"| ours, {s['replicas']} Rasa replicas | {s['people']} | {s['msgs_per_s']} | {_cell(s['p50_ms'])} | "
+                     f"{_cell(s['p95_ms'])} | {_cell(s['p99_ms'])} | {s['errors']} | "
+                     f"{_cell(s.get('complete_share'))} | {_cpu(s)} |")
+        lines += ["", f"The last row: after the other runs, {s['replicas'] - 1} more Rasa replica(s) joined the first "
+                      "(same PostgreSQL, Redis and action server, same machine) and the webhooks went to each in turn."]
     ours_sat = (report.get("ours") or {}).get("saturation")
     if ours_sat:
         lines += ["", "Ours at saturation, by channel and by step of the conversation:", "",
@@ -544,6 +580,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="a smoke run: 4 s per run, 4 people, rates 2 and 5, 3 turns per probe "
                              "(options given explicitly still win)")
     parser.add_argument("--skip-bare", action="store_true", help="measure only ours")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="Rasa replicas for ours' scale-out saturation run (1: skip it; default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the logs in the temporary folder")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():

@@ -286,12 +286,17 @@ class ChannelClient:
     def __init__(self, rasa_url: str, keys: ProviderSecrets, outbound: OutboundWatch, inbox: InboxWatch,
                  sender_id: Callable[[str, str], str], timeout_s: float) -> None:
         self.rasa_url = rasa_url
+        self._replicas = itertools.cycle([rasa_url])
         self.keys = keys
         self.outbound = outbound
         self.inbox = inbox
         self._sender_id = sender_id
         self.timeout_s = timeout_s
         self._update_ids = itertools.count(int(time.time() * 1000) % 10**12)
+
+    def spread_over(self, rasa_urls: list[str]) -> None:
+        """Post each webhook to the next replica in turn, as a round-robin load balancer does."""
+        self._replicas = itertools.cycle(rasa_urls)
 
     def ready_at(self, person: Person) -> float:
         if person.channel != "telegram":
@@ -320,7 +325,7 @@ class ChannelClient:
             return TurnResult(False, time.monotonic() - started, turn.step, person.channel, kind)
 
         try:
-            async with session.post(self.rasa_url + hook.path, data=hook.body, headers=hook.headers,
+            async with session.post(next(self._replicas) + hook.path, data=hook.body, headers=hook.headers,
                                     timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as reply:
                 await reply.read()
                 if reply.status != 200:

@@ -279,5 +279,10 @@ def test_the_report_names_each_path_and_keeps_the_headline_keys(tmp_path) -> Non
     assert "REST channel (its only one)" in text
     assert "Soak (ours)" in text
     assert "telegram/pt 1" in text
+    assert "ours, 2 Rasa replicas" not in text  # no scale-out run in this report
+    report["ours"]["scale_out"] = {**report["ours"]["saturation"], "replicas": 2, "msgs_per_s": 3.5}
+    report.update(headline(report["ours"], report["bare_rasa"]))
+    assert (report["scale_out_replicas"], report["scale_out_saturation_msgs_per_s"]) == (2, 3.5)
+    assert "| ours, 2 Rasa replicas | 4 | 3.5 |" in markdown(report)
     plot(report, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 0
