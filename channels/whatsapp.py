@@ -14,7 +14,6 @@ there, and so is a malformed Content SID (both recorded).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass
