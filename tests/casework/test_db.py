@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,7 @@ from casework import db
 from casework.db import current_revision, make_engine, run_unit_of_work, session_scope, upgrade
 from casework.models import AuditEvent
 from casework.settings import load_settings
-from tests.casework.conftest import Database
+from tests.casework.conftest import Database, postgres_admin, throwaway_postgres  # noqa: F401 - postgres_admin is a fixture
 from tests.casework.factories import NOW
 
 # The newest migration, whichever it is (several branches add migrations).
@@ -95,9 +96,20 @@ def _audit(action: str) -> object:
     return lambda session: session.add(AuditEvent(at=NOW, actor="test", action=action, details={}))
 
 
-def test_a_unit_of_work_survives_a_database_restart_without_pinging_every_connection(database: Database) -> None:
-    if database.kind != "postgresql":
-        pytest.skip("only a database server drops its connections")
+def test_a_unit_of_work_survives_a_database_restart_without_pinging_every_connection(
+    postgres_admin: Engine,
+) -> None:
+    """Only a database server drops its connections: PostgreSQL only."""
+    with throwaway_postgres(postgres_admin) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            _survives_a_restart(Database(kind="postgresql", url=url, engine=engine))
+        finally:
+            engine.dispose()
+
+
+def _survives_a_restart(database: Database) -> None:
     unpinged = make_engine(database.url, pre_ping=False)
     try:
         run_unit_of_work(unpinged, _audit("before"))  # a pooled connection now exists
