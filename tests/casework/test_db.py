@@ -15,7 +15,7 @@ from casework import db
 from casework.db import current_revision, make_engine, run_unit_of_work, session_scope, upgrade
 from casework.models import AuditEvent
 from casework.settings import load_settings
-from tests.casework.conftest import Database, postgres_admin, throwaway_postgres  # noqa: F401 - postgres_admin is a fixture
+from tests.casework.conftest import Database, throwaway_postgres
 from tests.casework.factories import NOW
 
 # The newest migration, whichever it is (several branches add migrations).
