@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from casework.settings import Settings
-from channels.worker import DEFAULT_CONCURRENCY
+from channels.worker import DEFAULT_CONCURRENCY, DEFAULT_TURNS
 
 TWILIO_API_BASE_URL = "https://api.twilio.com"
 TELEGRAM_API_BASE_URL = "https://api.telegram.org"
@@ -121,7 +121,7 @@ def telegram_config(environ: Mapping[str, str] | None = None) -> TelegramConfig:
 
 
 def inbox_concurrency(environ: Mapping[str, str]) -> int:
-    """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 16)."""
+    """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 32)."""
     raw = _text(environ, "INBOX_CONCURRENCY")
     if not raw:
         return DEFAULT_CONCURRENCY
@@ -131,6 +131,23 @@ def inbox_concurrency(environ: Mapping[str, str]) -> int:
         raise ValueError(f"INBOX_CONCURRENCY must be a whole number, not {raw!r}") from error
     if not 1 <= value <= 64:
         raise ValueError(f"INBOX_CONCURRENCY must be between 1 and 64, not {value}")
+    return value
+
+
+def turn_concurrency(environ: Mapping[str, str]) -> int:
+    """`TURN_CONCURRENCY`: Rasa turns one process runs at once (default 4, at most
+    `INBOX_CONCURRENCY` matter). A turn is mostly CPU under one interpreter lock: more at
+    once only made each slower (reports/bench.md), while messages whose replies are being
+    paced out (Telegram) wait without holding a turn."""
+    raw = _text(environ, "TURN_CONCURRENCY")
+    if not raw:
+        return DEFAULT_TURNS
+    try:
+        value = int(raw)
+    except ValueError as error:
+        raise ValueError(f"TURN_CONCURRENCY must be a whole number, not {raw!r}") from error
+    if not 1 <= value <= 64:
+        raise ValueError(f"TURN_CONCURRENCY must be between 1 and 64, not {value}")
     return value
 
 

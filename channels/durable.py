@@ -38,7 +38,7 @@ from casework.handles import (
 )
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
-from channels.config import CaseStore, inbox_concurrency, turn_timeout_s
+from channels.config import CaseStore, inbox_concurrency, turn_concurrency, turn_timeout_s
 from channels.inbound import inbound_text
 from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
@@ -71,12 +71,14 @@ def _engine(url: str) -> Any:
 def shared_worker(engine: Any, cipher: FieldCipher) -> InboxWorker:
     """One worker per process and database, shared by every inbox channel.
 
-    `INBOX_CONCURRENCY` people's messages are processed at once (default 16; keep it
-    generous: a Telegram reply in several parts waits about a second between parts).
+    `INBOX_CONCURRENCY` people's messages are processed at once (default 32; keep it
+    generous: a Telegram reply in several parts waits about a second between parts), of
+    which `TURN_CONCURRENCY` (default 4) may be in a Rasa turn.
     """
     key = str(engine.url)
     if key not in _workers:
-        _workers[key] = InboxWorker(engine, cipher, concurrency=inbox_concurrency(os.environ))
+        _workers[key] = InboxWorker(engine, cipher, concurrency=inbox_concurrency(os.environ),
+                                    turns=turn_concurrency(os.environ))
     return _workers[key]
 
 
@@ -256,11 +258,18 @@ class InboxChannel(InputChannel, ABC):
         text = prepared.text if prepared.trusted else inbound_text(prepared.text, message.sender_id, None)
         user_message = UserMessage(text, collector, message.sender_id, input_channel=self.name(),
                                    metadata=prepared.metadata, message_id=f"{self.provider}-{message.id}")
+        on_new_message = self._on_new_message
+
+        async def turn() -> None:
+            async with self.worker.turn_slot():
+                await on_new_message(user_message)
+
         try:
             # Rasa saves the tracker only at the end of a turn: a turn cut short here (an
             # action server slower than the timeout) leaves nothing stored, and its lock is
             # released on the way out, so the retry is the whole turn, never half of it.
-            await asyncio.wait_for(self._on_new_message(user_message), self.turn_timeout_s)
+            # The wait for a turn slot counts too: a message never outlives its lease here.
+            await asyncio.wait_for(turn(), self.turn_timeout_s)
         except asyncio.TimeoutError as error:
             raise ProcessingFailed("rasa_timeout") from error
         except Exception as error:  # the tracker was not saved: asking again is safe

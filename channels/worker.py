@@ -9,8 +9,11 @@ the claim also reads the person's handle and offered buttons; the kept replies c
 buttons they offer; the last part sent is recorded by marking the message done.
 
 Several people's messages are processed at once (`concurrency`, `INBOX_CONCURRENCY`):
-a turn mostly waits on the action server and the databases, and one-at-a-time made a
-replica's throughput one over the latency of a turn. One person's messages still go one
+a message mostly waits (on the action server, the databases, a Telegram reply paced out
+over seconds), and one-at-a-time made a replica's throughput one over the latency of a
+turn. The Rasa turns themselves are mostly CPU under one interpreter lock: at most
+`turns` (`TURN_CONCURRENCY`) run at once (`turn_slot`), since more only slowed each of
+them, while messages whose replies are being sent hold no turn. One person's messages still go one
 at a time and in order, in this process and across replicas: `claim_next` never hands
 out a message while an earlier one of the same sender is unfinished. SQLite (the
 embedded default) keeps one at a time: it has a single writer.
@@ -38,7 +41,8 @@ BACKOFF_S = (15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
 MAX_ATTEMPTS = 12  # about half a day of retries before a message is left for staff as "failed"
 LEASE_S = 300.0
 POLL_S = 5.0
-DEFAULT_CONCURRENCY = 16
+DEFAULT_CONCURRENCY = 32
+DEFAULT_TURNS = 4
 UNKNOWN_PROVIDER_RETRY_S = 60.0
 
 
@@ -82,6 +86,7 @@ class InboxWorker:
         self, engine: Any, cipher: FieldCipher, *, clock: Callable[[], datetime] = utc_now,
         lease_s: float = LEASE_S, poll_s: float = POLL_S, backoff_s: Sequence[float] = BACKOFF_S,
         max_attempts: int = MAX_ATTEMPTS, name: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
+        turns: int = DEFAULT_TURNS,
     ) -> None:
         self.engine = engine
         self.cipher = cipher
@@ -91,6 +96,8 @@ class InboxWorker:
         self.backoff_s = tuple(backoff_s)
         self.max_attempts = max_attempts
         self.concurrency = 1 if engine.dialect.name == "sqlite" else max(1, int(concurrency))
+        self.turns = max(1, int(turns))
+        self._turn_slots: asyncio.Semaphore | None = None  # made in the running loop
         self.name = name or f"channels-{secrets.token_hex(4)}"
         self._handlers: dict[str, MessageHandler] = {}
         self._troubled: set[str] = set()  # senders already told about the trouble
@@ -100,6 +107,12 @@ class InboxWorker:
 
     def register(self, provider: str, handler: MessageHandler) -> None:
         self._handlers[provider] = handler
+
+    def turn_slot(self) -> asyncio.Semaphore:
+        """Hold it while Rasa takes a turn: at most `turns` at once in this process."""
+        if self._turn_slots is None:
+            self._turn_slots = asyncio.Semaphore(self.turns)
+        return self._turn_slots
 
     def kick(self) -> None:
         """Make sure the background loop runs and looks at the inbox now."""

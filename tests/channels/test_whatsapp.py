@@ -123,6 +123,19 @@ async def test_a_message_answered_in_one_part_takes_four_units_of_work(kit: What
     assert len(commits) <= 4 + 2
 
 
+async def test_rasa_is_asked_inside_a_turn_slot_and_gives_it_back(kit: WhatsAppKit) -> None:
+    slot = asyncio.Semaphore(1)  # one slot, to see it taken
+    kit.channel.worker._turn_slots = slot  # noqa: SLF001
+    held: list[bool] = []
+    reply = kit.bot.reply
+    kit.bot.reply = lambda m: held.append(slot.locked()) or reply(m)
+    await kit.post(inbound("hola"))
+    await kit.settle()
+    assert held == [True]  # Rasa's turn ran holding the only slot
+    assert not slot.locked()  # and the reply went out after giving it back
+    assert [m["Body"] for m in kit.api.messages()] == ["eco: hola"]
+
+
 @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "sign-for-other-url"])
 async def test_a_missing_or_wrong_signature_is_refused_and_nothing_stored(kit: WhatsAppKit, signature: str | None) -> None:
     if signature == "sign-for-other-url":

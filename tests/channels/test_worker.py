@@ -17,6 +17,7 @@ import pytest
 from casework.db import make_engine, session_scope, upgrade
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher
+from channels.config import inbox_concurrency, turn_concurrency
 from channels.worker import ClaimedMessage, InboxWorker
 from tests.casework.conftest import postgres_admin, throwaway_postgres  # noqa: F401 - fixture
 from tests.casework.factories import new_key
@@ -154,3 +155,57 @@ async def test_a_new_message_is_taken_while_a_long_reply_is_still_going_out(post
             handler.release.set()
             await worker.stop()
             engine.dispose()
+
+
+class PacedTurns:
+    """A channel's shape: a Rasa turn (in a turn slot), then a reply paced out over time."""
+
+    def __init__(self, worker: InboxWorker) -> None:
+        self.worker = worker
+        self.turns_now = self.most_turns = self.in_flight = self.most_in_flight = 0
+
+    async def process(self, message: ClaimedMessage) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        async with self.worker.turn_slot():
+            self.turns_now += 1
+            self.most_turns = max(self.most_turns, self.turns_now)
+            await asyncio.sleep(0.02)  # the turn
+            self.turns_now -= 1
+        await asyncio.sleep(0.2)  # parts of the reply paced out (Telegram: about 1 s apart)
+        self.in_flight -= 1
+
+    async def on_first_failure(self, message: ClaimedMessage) -> None:
+        raise AssertionError("nothing fails here")
+
+    def forget(self, message: ClaimedMessage) -> None:
+        pass
+
+
+async def test_replies_being_paced_out_hold_no_turn_and_turns_are_capped(database_url: str) -> None:
+    engine, cipher = make_engine(database_url), FieldCipher([new_key()])
+    with session_scope(engine) as session:
+        for index in range(8):
+            record_inbound(session, provider="telegram", provider_message_id=str(index), sender_id=f"tg-{index}",
+                           payload={"text": "hola"}, cipher=cipher, now=START + timedelta(seconds=index))
+    worker = InboxWorker(engine, cipher, clock=lambda: START + timedelta(minutes=1), concurrency=8, turns=2)
+    handler = PacedTurns(worker)
+    worker.register("telegram", handler)
+    try:
+        assert await worker.drain() == 8
+    finally:
+        engine.dispose()
+    if engine.dialect.name == "sqlite":
+        assert (handler.most_in_flight, handler.most_turns) == (1, 1)
+    else:
+        assert handler.most_turns == 2  # never more Rasa turns at once than allowed
+        assert handler.most_in_flight == 8  # while every paced reply still goes out at once
+
+
+def test_the_operator_sets_how_many_turns_and_messages_run_at_once() -> None:
+    assert (inbox_concurrency({}), turn_concurrency({})) == (32, 4)
+    assert (inbox_concurrency({"INBOX_CONCURRENCY": "48"}), turn_concurrency({"TURN_CONCURRENCY": " 2 "})) == (48, 2)
+    for name, parse in (("INBOX_CONCURRENCY", inbox_concurrency), ("TURN_CONCURRENCY", turn_concurrency)):
+        for wrong in ("0", "65", "four"):
+            with pytest.raises(ValueError, match=name):
+                parse({name: wrong})
