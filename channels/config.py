@@ -122,16 +122,7 @@ def telegram_config(environ: Mapping[str, str] | None = None) -> TelegramConfig:
 
 def inbox_concurrency(environ: Mapping[str, str]) -> int:
     """`INBOX_CONCURRENCY`: people whose messages one process handles at once (default 32)."""
-    raw = _text(environ, "INBOX_CONCURRENCY")
-    if not raw:
-        return DEFAULT_CONCURRENCY
-    try:
-        value = int(raw)
-    except ValueError as error:
-        raise ValueError(f"INBOX_CONCURRENCY must be a whole number, not {raw!r}") from error
-    if not 1 <= value <= 64:
-        raise ValueError(f"INBOX_CONCURRENCY must be between 1 and 64, not {value}")
-    return value
+    return _count(environ, "INBOX_CONCURRENCY", DEFAULT_CONCURRENCY)
 
 
 def turn_concurrency(environ: Mapping[str, str]) -> int:
@@ -139,15 +130,20 @@ def turn_concurrency(environ: Mapping[str, str]) -> int:
     `INBOX_CONCURRENCY` matter). A turn is mostly CPU under one interpreter lock: more at
     once only made each slower (reports/bench.md), while messages whose replies are being
     paced out (Telegram) wait without holding a turn."""
-    raw = _text(environ, "TURN_CONCURRENCY")
+    return _count(environ, "TURN_CONCURRENCY", DEFAULT_TURNS)
+
+
+def _count(environ: Mapping[str, str], name: str, default: int, most: int = 64) -> int:
+    """A whole number from 1 to `most` in `name`; `default` when unset; ValueError otherwise."""
+    raw = _text(environ, name)
     if not raw:
-        return DEFAULT_TURNS
+        return default
     try:
         value = int(raw)
     except ValueError as error:
-        raise ValueError(f"TURN_CONCURRENCY must be a whole number, not {raw!r}") from error
-    if not 1 <= value <= 64:
-        raise ValueError(f"TURN_CONCURRENCY must be between 1 and 64, not {value}")
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from error
+    if not 1 <= value <= most:
+        raise ValueError(f"{name} must be between 1 and {most}, not {value}")
     return value
 
 
