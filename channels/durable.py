@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, TypeVar
 
-import httpx
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -39,6 +38,7 @@ from casework.handles import (
 from casework.inbox import record_inbound
 from casework.privacy import FieldCipher, pseudonymous_sender_id
 from channels.config import CaseStore, inbox_concurrency, turn_concurrency, turn_timeout_s
+from channels.http_client import HttpClient, HttpError
 from channels.inbound import inbound_text
 from channels.options import TTL_HOURS, Option
 from channels.texts import channel_text
@@ -117,7 +117,7 @@ class InboxChannel(InputChannel, ABC):
         self._engine = engine
         self._cipher = cipher
         self._worker = worker
-        self._http: httpx.AsyncClient | None = None
+        self._http = HttpClient(HTTP_TIMEOUT_S)
         self._on_new_message: OnNewMessage | None = None
         self.actions_health_url: str | None = None
         self.turn_timeout_s = turn_timeout_s()
@@ -151,15 +151,11 @@ class InboxChannel(InputChannel, ABC):
         """`work(session)` in one unit of work, in a thread (see `run_unit_of_work`)."""
         return await asyncio.to_thread(run_unit_of_work, self.engine, work)
 
-    def http(self) -> httpx.AsyncClient:
-        if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
+    def http(self) -> HttpClient:
         return self._http
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self._http.close()
 
     def open_blueprint(self, on_new_message: OnNewMessage) -> tuple[Blueprint, bool]:
         """The channel's blueprint at /webhooks/<name>, with a health route and, after a
@@ -174,6 +170,10 @@ class InboxChannel(InputChannel, ABC):
         async def resume(app: Any, loop: Any) -> None:
             self.actions_health_url = actions_health_url(app)
             self.worker.kick()  # messages stored before a restart
+
+        @hook.listener("before_server_stop")
+        async def close_http(app: Any, loop: Any) -> None:
+            await self.close()
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -284,7 +284,7 @@ class InboxChannel(InputChannel, ABC):
             return
         try:
             answer = await self.http().get(self.actions_health_url, timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError as error:
+        except HttpError as error:
             raise ProcessingFailed(f"actions_{type(error).__name__}") from error
         if answer.status_code != 200:
             raise ProcessingFailed(f"actions_http_{answer.status_code}")

@@ -13,13 +13,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.durable import HEALTH_TIMEOUT_S, actions_health_url
+from channels.http_client import HttpClient, HttpError
 from channels.inbound import ButtonOffers, button_payloads, inbound_text
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class SafeRestInput(InputChannel):
 
     def __init__(self) -> None:
         self.offers = ButtonOffers()
-        self._http: httpx.AsyncClient | None = None
+        self._http = HttpClient(HEALTH_TIMEOUT_S)
 
     async def actions_answer(self, app: Any) -> bool:
         """Whether the action server answers its health check (True when there is none).
@@ -76,11 +76,9 @@ class SafeRestInput(InputChannel):
         url = actions_health_url(app)
         if url is None:
             return True
-        if self._http is None or self._http.is_closed:
-            self._http = httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S)
         try:
             return (await self._http.get(url)).status_code == 200
-        except httpx.HTTPError:
+        except HttpError:
             return False
 
     @classmethod
@@ -89,6 +87,10 @@ class SafeRestInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("rest_webhook", __name__)
+
+        @hook.listener("before_server_stop")
+        async def close_http(app: Any, loop: Any) -> None:
+            await self._http.close()
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:

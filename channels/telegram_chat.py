@@ -1,4 +1,4 @@
-"""Telegram: POST /webhooks/telegram/webhook (python-telegram-bot parses, httpx sends).
+"""Telegram: POST /webhooks/telegram/webhook (python-telegram-bot parses, aiohttp sends).
 
 The secret token (`X-Telegram-Bot-Api-Secret-Token`) is compared in constant time before
 the body is even parsed. `update_id` de-duplicates through the durable inbox. Inline
@@ -39,7 +39,8 @@ from channels.texts import TROUBLE, channel_text
 from channels.worker import ClaimedMessage, ProcessingFailed
 
 logger = logging.getLogger(__name__)
-# httpx logs every request URL at INFO, and Telegram's URLs carry the bot token: keep it out.
+# httpx (setWebhook, python-telegram-bot) logs every request URL at INFO, and Telegram's URLs
+# carry the bot token: keep it out.
 logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger("httpx").level))
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
