@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasa.core.actions.action import RemoteAction
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.stores.speedups import install_cached_action_validation
+from bot.stores.speedups import event_validators, install_cached_action_validation, passes_by_kind
 
 
 @pytest.fixture
@@ -38,6 +42,56 @@ def test_the_schema_is_checked_once(action: RemoteAction, monkeypatch: pytest.Mo
         action._validate_action_result({"events": [], "responses": []})  # noqa: SLF001
     assert len(checks) <= 1
 
+
+
+EVENT_KINDS = [branch["properties"]["event"]["const"]
+               for branch in RemoteAction.action_response_format_spec()["properties"]["events"]["items"]["oneOf"]]
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3),
+                   st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`usual` three times in four (one_of would flatten `odd`'s branches and drown it)."""
+    return st.sampled_from([True, True, True, False]).flatmap(lambda pick: usual if pick else odd)
+
+
+# Mostly well-formed events (what the quick check has to be right about), some malformed.
+EVENTS = mostly(st.fixed_dictionaries(
+    {"event": mostly(st.sampled_from(EVENT_KINDS), st.one_of(st.text(max_size=4), VALUES))},
+    optional={"name": mostly(st.text(max_size=3), VALUES), "value": VALUES, "text": mostly(st.text(max_size=3), VALUES),
+              "parse_data": VALUES, "confidence": VALUES,
+              "timestamp": mostly(st.one_of(st.none(), st.floats(allow_nan=False)), VALUES),
+              "metadata": mostly(st.one_of(st.none(), st.just({})), VALUES),
+              "entities": mostly(st.lists(st.dictionaries(st.sampled_from(["entity", "value", "start", "end"]),
+                                                          VALUES, max_size=4), max_size=2), VALUES)},
+), VALUES)
+RESPONSES = mostly(st.lists(st.just({}), max_size=2), st.one_of(st.lists(VALUES, max_size=2), VALUES))
+RESULTS = mostly(
+    st.fixed_dictionaries({}, optional={"events": mostly(st.lists(EVENTS, max_size=3), VALUES), "responses": RESPONSES}),
+    VALUES,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(RESULTS)
+def test_the_quick_check_accepts_nothing_rasa_s_check_refuses(result: Any) -> None:
+    """Responses of any shape: the quick per-kind path never lets through what the full schema refuses."""
+    schema = RemoteAction.action_response_format_spec()
+    cls = jsonschema.validators.validator_for(schema)
+    if passes_by_kind(result, event_validators(schema, cls)):
+        assert cls(schema).is_valid(result)
+
+
+def test_what_our_actions_answer_takes_the_quick_path() -> None:
+    schema = RemoteAction.action_response_format_spec()
+    by_kind = event_validators(schema, jsonschema.validators.validator_for(schema))
+    result = {"events": [{"event": "slot", "timestamp": None, "name": "language", "value": "es"},
+                         {"event": "active_loop", "name": None},
+                         {"event": "bot", "text": "hola", "data": {}, "metadata": {}},
+                         {"event": "followup", "name": "action_listen"}],
+              "responses": [{"response": "utter_greet", "template": "utter_greet"}]}
+    assert passes_by_kind(result, by_kind)
+    assert not passes_by_kind({"events": [{"event": "slot", "value": 1}]}, by_kind)  # no name: full check
 
 LOAD_AND_PARSE = r"""
 import asyncio, json, sys
