@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, literal, null, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
@@ -34,18 +35,41 @@ def record_inbound(
     session: Session, *, provider: str, provider_message_id: str, sender_id: str,
     payload: Mapping[str, Any], cipher: FieldCipher, now: datetime,
 ) -> InboxMessage | None:
-    """Store an inbound message, encrypted; None when this provider id was already stored.
+    """Store an inbound message, encrypted; None when this provider id was already stored."""
+    message_id = store_inbound(session, provider=provider, provider_message_id=provider_message_id,
+                               sender_id=sender_id, payload=payload, cipher=cipher, now=now)
+    return None if message_id is None else session.get(InboxMessage, message_id)
+
+
+def store_inbound(
+    session: Session, *, provider: str, provider_message_id: str, sender_id: str,
+    payload: Mapping[str, Any], cipher: FieldCipher, now: datetime,
+) -> int | None:
+    """Store an inbound message, encrypted; its id, or None when this provider id was
+    already stored (what a webhook needs, in one round trip).
 
     The unique (provider, provider_message_id) constraint decides, not a prior SELECT, so
-    two processes receiving the same retry at once still store it exactly once. The
-    insert runs in a SAVEPOINT: a duplicate rolls back only that, and the caller's session
-    stays usable.
+    two processes receiving the same retry at once still store it exactly once. On
+    PostgreSQL and SQLite, `INSERT ... ON CONFLICT (provider, provider_message_id) DO
+    NOTHING`: a duplicate inserts nothing, any other constraint still fails. Elsewhere the
+    insert runs in a SAVEPOINT, so a duplicate rolls back only that.
     """
-    message = InboxMessage(
-        provider=provider, provider_message_id=provider_message_id, sender_id=sender_id,
-        payload_encrypted=cipher.encrypt_json(dict(payload)), received_at=now,
-        status="pending", attempts=0,
-    )
+    values = {
+        "provider": provider, "provider_message_id": provider_message_id, "sender_id": sender_id,
+        "payload_encrypted": cipher.encrypt_json(dict(payload)), "received_at": now,
+        "status": "pending", "attempts": 0,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(InboxMessage).values(values).on_conflict_do_nothing(
+            index_elements=[InboxMessage.provider, InboxMessage.provider_message_id])
+        return session.execute(statement.returning(InboxMessage.id)).scalar_one_or_none()
+    if dialect == "sqlite":
+        statement = sqlite.insert(InboxMessage).values(values).on_conflict_do_nothing(
+            index_elements=[InboxMessage.provider, InboxMessage.provider_message_id])
+        result = session.execute(statement)
+        return result.inserted_primary_key[0] if result.rowcount == 1 else None
+    message = InboxMessage(**values)
     try:
         with session.begin_nested():
             session.add(message)
@@ -53,7 +77,7 @@ def record_inbound(
         if not _already_recorded(session, provider=provider, provider_message_id=provider_message_id):
             raise  # some other constraint failed: a bug, not a duplicate
         return None
-    return message
+    return message.id
 
 
 def _already_recorded(session: Session, *, provider: str, provider_message_id: str) -> bool:

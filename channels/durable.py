@@ -35,7 +35,7 @@ from casework.handles import (
     record_refused_send,
     remember_handle,
 )
-from casework.inbox import record_inbound
+from casework.inbox import store_inbound as store_inbound_row
 from casework.privacy import FieldCipher, pseudonymous_sender_id
 from channels.config import CaseStore, inbox_concurrency, turn_concurrency, turn_timeout_s
 from channels.http_client import HttpClient, HttpError
@@ -195,7 +195,7 @@ class InboxChannel(InputChannel, ABC):
 
         def unit_of_work(session: Any) -> bool:
             now = self.clock()
-            stored = record_inbound(
+            stored = store_inbound_row(
                 session, provider=self.provider, provider_message_id=provider_message_id,
                 sender_id=sender_id, payload=payload, cipher=self.cipher, now=now,
             )

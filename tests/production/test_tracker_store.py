@@ -76,6 +76,23 @@ async def test_round_trip_keeps_every_event_once(tracker_db: str) -> None:
     assert len((await store.retrieve_full_tracker("ana")).events) == len(rows)
 
 
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+async def test_a_turn_s_events_are_stored_in_their_order(database: str, request: pytest.FixtureRequest,
+                                                         tmp_path: Path) -> None:
+    """A turn is appended in one statement on PostgreSQL: order, and the next turn's check, still hold."""
+    url = request.getfixturevalue("tracker_db") if database == "postgresql" else f"sqlite:///{tmp_path / 't.db'}"
+    store = store_for(url)
+    tracker = await store.get_or_create_tracker("eva")
+    tracker.update_with_events([SessionStarted(), ActionExecuted("action_listen"), *turn("hola"), *turn("dos")], DOMAIN)
+    await store.save(tracker)
+    again = await store.retrieve("eva")
+    again.update_with_events(turn("tres"), DOMAIN)
+    await store.save(again)  # the stored last id is what this tracker read: accepted
+    expected = [(e.type_name, getattr(e, "action_name", None)) for e in [*tracker.events, *turn("tres")]]
+    assert stored_rows(url, "eva") == expected
+    assert [e.text for e in (await store.retrieve("eva")).events if isinstance(e, UserUttered)] == ["hola", "dos", "tres"]
+
+
 async def test_a_concurrent_turn_is_refused_not_interleaved(tracker_db: str) -> None:
     store = store_for(tracker_db)
     first = await store.get_or_create_tracker("bea")
