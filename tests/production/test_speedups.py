@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from rasa.core.actions.action import RemoteAction
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.stores.speedups import event_validators, install_cached_action_validation, passes_by_kind
+from bot.stores.speedups import (
+    event_validators,
+    install_cached_action_validation,
+    install_sequential_graph_runs,
+    passes_by_kind,
+)
 
 
 @pytest.fixture
@@ -145,3 +150,35 @@ def test_the_fast_model_loading_predicts_exactly_what_rasa_s_loading_does() -> N
     for slow, fast in zip(results["slow"]["out"], results["fast"]["out"], strict=True):
         assert [name for name, _ in slow] == [name for name, _ in fast]
         assert [round(c, 6) for _, c in slow] == [round(c, 6) for _, c in fast]
+
+
+# Rasa lists this one among its own expected warnings (rasa/utils/common.py) when it loads a domain.
+@pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed:UserWarning")
+async def test_sequential_graph_runs_parse_and_predict_exactly_what_dask_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trained model's NLU and next-action predictions, through dask and through the loop."""
+    from rasa.core.agent import Agent
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from devtools.train import ensure_model
+
+    agent = Agent.load(str(ensure_model(quiet=True)))
+
+    async def answers() -> list[Any]:
+        out = []
+        for text in TEXTS:
+            parsed = await agent.parse_message(text)
+            tracker = DialogueStateTracker.from_events(
+                "t", [ActionExecuted("action_listen"), UserUttered(text, parsed["intent"], parsed["entities"], parsed)],
+                slots=agent.domain.slots)
+            prediction = agent.processor.predict_next_with_tracker(tracker)
+            out.append((parsed, {key: prediction[key] for key in ("scores", "policy", "confidence")}))
+        return out
+
+    dask_run = getattr(DaskGraphRunner.run, "_oss_original", DaskGraphRunner.run)  # another test may have installed it
+    monkeypatch.setattr(DaskGraphRunner, "run", dask_run)
+    through_dask = await answers()
+    install_sequential_graph_runs()
+    assert getattr(DaskGraphRunner.run, "_oss_sequential", False)
+    assert await answers() == through_dask
