@@ -163,6 +163,8 @@ class InboxWorker:
                         raise
                     if message is None:
                         break
+                    logger.debug("inbox worker: claimed %s message %s (attempt %s)",
+                                 message.provider, message.id, message.attempts + 1)
                     in_flight.add(asyncio.create_task(self._process(message)))
                 if not in_flight:
                     return handled

@@ -46,6 +46,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from casework.db import is_migrated, make_engine, session_scope
+from casework.log_privacy import install_own_debug_only
 from casework.offices import OfficesConfig, load_offices_config
 from casework.privacy import FieldCipher
 from casework.reference import KnowledgeBase, knowledge_base
@@ -99,6 +100,7 @@ def create_app(
     settings = settings or ConsoleSettings.from_env()
     casework = casework or load_settings()
     kb = kb or knowledge_base()
+    install_own_debug_only()  # at DEBUG only our packages log below INFO (casework/log_privacy.py)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

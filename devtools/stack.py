@@ -183,6 +183,8 @@ def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
         **os.environ,
         **local_secrets(),
         "PYTHONPATH": str(ROOT),
+        # Logs written as they happen: the tests that read them must see the latest lines.
+        "PYTHONUNBUFFERED": "1",
         "RASA_PORT": str(rasa_port),
         "ACTIONS_PORT": str(actions_port),
         "TF_CPP_MIN_LOG_LEVEL": "2",

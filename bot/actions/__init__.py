@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from casework.log_privacy import install_own_debug_only
+
+install_own_debug_only()  # rasa_sdk's DEBUG output carries trackers (casework/log_privacy.py)
 SKIPPED_VALIDATION = "Skipping validation for `"
 
 

@@ -208,6 +208,8 @@ def channel_env(workdir: Path, twilio: FakeTwilio, telegram: FakeTelegram) -> di
         "SENDER_ID_SECRET": secrets.token_hex(32),
         "DATABASE_URL": f"sqlite:///{workdir / 'cases.db'}",
         "TRACKER_DB": str(workdir / "tracker.db"),
+        # Debug logging on: the tests that read the logs prove it still writes no text or phone.
+        "LOG_LEVEL": "DEBUG",
     }
 
 
