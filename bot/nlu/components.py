@@ -6,6 +6,8 @@ Rasa and the heavy objects are built once per process, not per message.
 
 from __future__ import annotations
 
+import importlib
+import logging
 import re
 from typing import Any
 
@@ -40,6 +42,26 @@ from bot.stores.speedups import install_fast_model_loading
 # Rasa imports this module before it loads the model's components: DIET is then loaded
 # without a training step (half the cold start, ~350 MB less; bot/stores/speedups.py).
 install_fast_model_loading()
+
+
+def _import_keeping_the_log_level(module: str) -> None:
+    """Import `module` and put the root logger's level back as it was.
+
+    Rasa's LogisticRegressionClassifier.load imports skops, which imports scikit-learn's
+    build helpers and so numpy.distutils, whose log is setuptools' distutils log, which is
+    the root logger: importing it sets the root level to WARNING. Loading our model
+    therefore silenced every INFO line of the Rasa process from then on ("Rasa server is
+    up and running", the channels' notes). Imported here first, with the level kept.
+    """
+    root = logging.getLogger()
+    level = root.level
+    try:
+        importlib.import_module(module)
+    finally:
+        root.setLevel(level)
+
+
+_import_keeping_the_log_level("skops.io")
 
 MAX_NLU_CHARS = 4096
 FLAGS_KEY = "message_flags"
