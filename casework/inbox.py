@@ -60,14 +60,13 @@ def store_inbound(
         "status": "pending", "attempts": 0,
     }
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql.insert(InboxMessage).values(values).on_conflict_do_nothing(
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is not None:
+        statement = insert(InboxMessage).values(values).on_conflict_do_nothing(
             index_elements=[InboxMessage.provider, InboxMessage.provider_message_id])
-        return session.execute(statement.returning(InboxMessage.id)).scalar_one_or_none()
-    if dialect == "sqlite":
-        statement = sqlite.insert(InboxMessage).values(values).on_conflict_do_nothing(
-            index_elements=[InboxMessage.provider, InboxMessage.provider_message_id])
-        result = session.execute(statement)
+        if dialect == "postgresql":
+            return session.execute(statement.returning(InboxMessage.id)).scalar_one_or_none()
+        result = session.execute(statement)  # SQLAlchemy 1.4 has no RETURNING on SQLite
         return result.inserted_primary_key[0] if result.rowcount == 1 else None
     message = InboxMessage(**values)
     try:

@@ -9,9 +9,9 @@ pseudonymous ids, never text or handles (tests/channels/test_logs.py,
 tests/conversation/test_logs.py). Records at INFO and above pass as before.
 
 The filter sits on the root logger's handlers, which every library's records reach; it is
-installed by the processes' entry points into our code (the channels in the Rasa process,
-the actions package in the action server, the console) and again once the server has
-started, in case a library replaced the handlers meanwhile.
+installed by the processes' entry points into our code, after the command line has set
+up logging: the channels package in the Rasa process (Rasa imports it to build the
+webhooks), the actions package in the action server, and the console's app factory.
 """
 
 from __future__ import annotations

@@ -82,10 +82,6 @@ class HttpClient:
         async with self._open().request(method, url, **options) as answer:
             return Answer(answer.status, await answer.read())
 
-    @property
-    def is_closed(self) -> bool:
-        return self._session is None or self._session.closed
-
     async def close(self) -> None:
         """Close the session if it belongs to the running loop (another loop's is dropped)."""
         session, self._session = self._session, None

@@ -18,7 +18,6 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from casework.log_privacy import install_own_debug_only
 from channels.durable import HEALTH_TIMEOUT_S, actions_health_url
 from channels.http_client import HttpClient, HttpError
 from channels.inbound import ButtonOffers, button_payloads, inbound_text
@@ -88,10 +87,6 @@ class SafeRestInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("rest_webhook", __name__)
-
-        @hook.listener("after_server_start")
-        async def guard_logs(app: Any, loop: Any) -> None:
-            install_own_debug_only()  # again, on the handlers the server ended up with
 
         @hook.listener("before_server_stop")
         async def close_http(app: Any, loop: Any) -> None:

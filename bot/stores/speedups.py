@@ -176,7 +176,7 @@ def install_sequential_graph_runs() -> None:
     action), and each run rebuilt the minimal schema for its targets (recursively) and
     handed the nodes to dask's scheduler, which orders them again: about 5 % of a turn
     at saturation, for graphs of a dozen nodes that run one after the other anyway. The
-    order of the minimal schema is computed once per set of targets; each node gets the
+    order of the nodes a set of targets needs is computed once; each node gets the
     outputs of the nodes it needs, as dask gives them; errors are Rasa's own.
     """
     from rasa.engine.exceptions import GraphRunError
@@ -187,16 +187,16 @@ def install_sequential_graph_runs() -> None:
 
     def plan(runner: DaskGraphRunner, targets: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
         plans: dict[tuple[str, ...], list[tuple[str, tuple[str, ...]]]] = runner.__dict__.setdefault("_oss_plans", {})
-        if targets not in plans:
-            schema = runner._graph_schema.minimal_graph_schema(list(targets))  # noqa: SLF001
+        if targets not in plans:  # the targets and what they need, each after its needs
+            nodes = runner._graph_schema.nodes  # noqa: SLF001
             order: list[tuple[str, tuple[str, ...]]] = []
             placed: set[str] = set()
 
             def place(name: str) -> None:
-                if name in placed or name not in schema.nodes:
+                if name in placed or name not in nodes:  # not a node: an input
                     return
                 placed.add(name)
-                needs = tuple(schema.nodes[name].needs.values())
+                needs = tuple(nodes[name].needs.values())
                 for need in needs:
                     place(need)
                 order.append((name, needs))
