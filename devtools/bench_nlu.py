@@ -27,6 +27,23 @@ LANGS = ("es", "pt", "en")
 THRESHOLDS = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
 
 
+def data_fingerprint(read: Any = None) -> str:
+    """Which training data a result was measured on: a hash of bot/data/nlu/<lang>/*.yml.
+
+    `read(relative_path)` reads a file (default: the working tree), so the fingerprint of
+    an earlier commit can be computed from `git show`.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for lang in LANGS:
+        for path in sorted((ROOT / "bot" / "data" / "nlu" / lang).glob("*.yml")):
+            relative = path.relative_to(ROOT).as_posix()
+            digest.update(relative.encode())
+            digest.update(read(relative) if read else path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def load_examples() -> list[dict[str, Any]]:
     from rasa.shared.nlu.training_data.loading import load_data
 
@@ -182,6 +199,7 @@ def run(folds: int, pipelines: dict[str, Path], workdir: Path, results: dict[str
                 confusions[f"{t['intent']} -> {p['intent']['name']}"] += 1
         results[name]["top_confusions"] = dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:15])
         results[name]["folds"] = folds
+        results[name]["data"] = {"fingerprint": data_fingerprint(), "examples": len(examples)}
         results[name]["folds_scored"] = only_folds if only_folds is not None else folds
         save(results)
     return results
@@ -191,6 +209,9 @@ def markdown(results: dict[str, Any], folds: int) -> str:
     lines = [f"# NLU cross-validation ({folds} folds, es+pt+en trained together)", "",
              "| pipeline | lang | intent macro-F1 | intent accuracy | country F1 | examples |", "|---|---|---|---|---|---|"]
     partial = sorted(k for k in results if " (first " in k)
+    current = data_fingerprint()
+    earlier = {name: r.get("data", {}) for name, r in results.items()
+               if isinstance(r, dict) and r.get("data", {}).get("fingerprint") != current}
     for name in ("ours", "rasa_default", *partial):
         if name not in results:
             partial_run = next((k for k in partial if k.startswith(f"{name} (")), None)
@@ -198,9 +219,15 @@ def markdown(results: dict[str, Any], folds: int) -> str:
                     else f"not measured yet: `make bench-nlu ARGS='--pipelines {name}'`")
             lines.append(f"| {name} | ({note}) | | | | |")
             continue
+        label = name if name not in earlier else f"{name}, earlier data ({earlier[name].get('examples', '?')} examples)"
         for lang in LANGS:
             r = results[name][lang]
-            lines.append(f"| {name} | {lang} | {r['intent_macro_f1']:.3f} | {r['intent_accuracy']:.3f} | {r['country_f1']:.3f} | {r['examples']} |")
+            lines.append(f"| {label} | {lang} | {r['intent_macro_f1']:.3f} | {r['intent_accuracy']:.3f} | {r['country_f1']:.3f} | {r['examples']} |")
+    if earlier:
+        lines += ["", "Rows marked *earlier data* were measured on an earlier version of bot/data/nlu "
+                  f"(fingerprint {', '.join(sorted({d.get('fingerprint', '?') for d in earlier.values()}))}; "
+                  f"now {current}): compare them with "
+                  "each other, not with the rows on the current data."]
     if "ours" in results:
         lines += ["", "## Fallback threshold (ours): share of misclassified messages caught vs correct ones lost", "",
                   "(top intent only, without the ambiguity rule; macro-F1 counts a fallback as wrong)", "",
