@@ -9,14 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.config import TelegramConfig
-from channels.ratelimit import RateLimiter
-from channels.telegram_chat import TelegramInput
 from channels.whatsapp import WhatsAppInput
 from channels.worker import InboxWorker
 from tests.channels.conftest import BotDouble, Clock, Store, serve
 from tests.channels.fakes import FakeTelegram, FakeTwilio
-from tests.channels.test_telegram import SECRET, TOKEN, TelegramKit
+from tests.channels.test_telegram import TelegramKit, telegram_kit
 from tests.channels.test_whatsapp import WhatsAppKit, config
 
 
@@ -33,13 +30,5 @@ async def wa(store: Store, twilio_api: FakeTwilio, bot: BotDouble, clock: Clock)
 
 @pytest.fixture
 async def tg(store: Store, telegram_api: FakeTelegram, bot: BotDouble, clock: Clock) -> AsyncIterator[TelegramKit]:
-    settings = TelegramConfig(bot_token=TOKEN, webhook_secret=SECRET, api_base_url=telegram_api.base_url,
-                              store=store.case_store)
-    worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
-    channel = TelegramInput(settings, engine=store.engine, cipher=store.cipher, worker=worker, clock=clock,
-                            limiter=RateLimiter(per_chat_interval_s=0.0))
-    _, client = await serve(channel, bot)
-    yield TelegramKit(channel, client, telegram_api, store, bot, clock)
-    await worker.stop()
-    await client.aclose()
-    await channel.close()
+    async with telegram_kit(store, telegram_api, bot, clock) as built:
+        yield built

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,18 +70,28 @@ class TelegramKit:
         await self.channel.worker.drain()
 
 
-@pytest.fixture
-async def kit(store: Store, telegram_api: FakeTelegram, bot: BotDouble, clock: Clock) -> AsyncIterator[TelegramKit]:
+@asynccontextmanager
+async def telegram_kit(store: Store, telegram_api: FakeTelegram, bot: BotDouble,
+                       clock: Clock) -> AsyncIterator[TelegramKit]:
+    """The Telegram channel served against the fake API; shared by `kit` here and `tg` in kits.py."""
     config = TelegramConfig(bot_token=TOKEN, webhook_secret=SECRET, api_base_url=telegram_api.base_url,
                             store=store.case_store)
     worker = InboxWorker(store.engine, store.cipher, clock=clock, poll_s=0.05)
     channel = TelegramInput(config, engine=store.engine, cipher=store.cipher, worker=worker, clock=clock,
                             limiter=RateLimiter(per_chat_interval_s=0.0))
     _, client = await serve(channel, bot)
-    yield TelegramKit(channel, client, telegram_api, store, bot, clock)
-    await worker.stop()
-    await client.aclose()
-    await channel.close()
+    try:
+        yield TelegramKit(channel, client, telegram_api, store, bot, clock)
+    finally:
+        await worker.stop()
+        await client.aclose()
+        await channel.close()
+
+
+@pytest.fixture
+async def kit(store: Store, telegram_api: FakeTelegram, bot: BotDouble, clock: Clock) -> AsyncIterator[TelegramKit]:
+    async with telegram_kit(store, telegram_api, bot, clock) as built:
+        yield built
 
 
 async def test_an_update_is_stored_and_answered(kit: TelegramKit) -> None:
