@@ -61,6 +61,7 @@ train: setup
 
 lint: setup
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
 
 test: setup check-knowledge validate lint train
 	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -181,7 +181,7 @@ def _register(app: Flask) -> None:
             or now - last > settings.idle_timeout.total_seconds()
         )
         staff = None
-        if not expired:
+        if staff_id is not None and not expired:  # the first test narrows the type for mypy
             with services().unit_of_work() as db:
                 staff = active_staff(db, staff_id=int(staff_id))
         if staff is None:

@@ -8,7 +8,7 @@ without a label shows as readable words, never an error: a new code must not bre
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from casework import reference
@@ -94,7 +94,7 @@ def value_text(key: str, value: Any, language: str) -> str:
     return ", ".join(str(item) for item in values)
 
 
-JINJA_GLOBALS = {
+JINJA_GLOBALS: dict[str, Callable[..., str]] = {
     "field_label": field_label, "value_text": value_text, "outcome_label": outcome_label,
     "reason_label": reason_label, "line_label": line_label, "need_label": need_label, "needs_text": needs_text,
     "channel_label": channel_label, "country_label": country_label, "language_label": language_label,

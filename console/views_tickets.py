@@ -65,10 +65,10 @@ def ticket(reference: str) -> Any:
     svc, staff = services(), current_staff()
     with svc.unit_of_work() as db:
         view = view_ticket(db, staff, reference, cipher=svc.cipher, now=svc.clock())
-    template = None
+    template: str | None = None
     if view.channel == "whatsapp" and not view.whatsapp_window_open:
-        template = svc.offices.offices.get(view.office_id)
-        template = template.whatsapp_template if template else None
+        office = svc.offices.offices.get(view.office_id)
+        template = office.whatsapp_template if office else None
     offices = sorted(svc.known_offices - {view.office_id})
     return render_template("ticket.html", ticket=view, staff=staff, statuses=TICKET_STATUSES,
                            close_reasons=CLOSE_REASONS, offices=offices, template=template,

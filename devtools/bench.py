@@ -70,7 +70,7 @@ from devtools.services import PostgresServer, RedisServer
 from devtools.stack import VENV_BIN, free_port, wait_http
 
 REPORTS = ROOT / "reports"
-INITIAL_PROJECT = Path(__import__("rasa").__file__).parent / "cli" / "initial_project"
+INITIAL_PROJECT = Path(__import__("rasa").__path__[0]) / "cli" / "initial_project"
 BASELINE_CONFIG = ROOT / "devtools" / "baseline" / "config.yml"
 TOKEN = uuid.uuid4().hex
 TRACKER_LENGTHS = (10, 100, 500)
@@ -268,13 +268,13 @@ async def tracker_length(system: System, events: int, turns: int) -> dict[str, A
     async with aiohttp.ClientSession() as session:
         await system.client.turn(session, person, Turn("greeting", script.texts("greeting")[0]))
         sender = system.client.sender_id(person)
-        triplet = [
+        triplet: list[dict[str, Any]] = [
             {"event": "user", "text": "hola", "parse_data": {"intent": {"name": "greet", "confidence": 1.0},
                                                               "entities": []}},
             {"event": "bot", "text": "hola"},
             {"event": "action", "name": "action_listen"},
         ]
-        filler = [dict(e, timestamp=time.time()) for _ in range(max(0, events - 5) // 3) for e in triplet]
+        filler = [{**e, "timestamp": time.time()} for _ in range(max(0, events - 5) // 3) for e in triplet]
         async with session.post(f"{system.url}/conversations/{sender}/tracker/events?token={TOKEN}",
                                 json=filler) as reply:
             reply.raise_for_status()

@@ -333,7 +333,8 @@ class ChannelClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             return failed(type(error).__name__)
         deadline = started + self.timeout_s
-        await asyncio.wait({answer, done}, timeout=max(0.0, deadline - time.monotonic()),
+        waiting: set[asyncio.Future[Any]] = {answer, done}
+        await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
                            return_when=asyncio.FIRST_COMPLETED)
         if done.done() and not answer.done():  # finished: its first send is already recorded
             await asyncio.wait({answer}, timeout=0.5)

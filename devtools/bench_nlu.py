@@ -142,7 +142,7 @@ def threshold_table(tests: list[dict[str, Any]], parsed: list[dict[str, Any]]) -
     scored = []
     for t, p in zip(tests, parsed, strict=False):
         ranking = [r for r in p.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
-        top = ranking[0] if ranking else {"name": None, "confidence": 0.0}
+        top: dict[str, Any] = ranking[0] if ranking else {"name": None, "confidence": 0.0}
         scored.append((t, top["name"], float(top["confidence"])))
     wrong = sum(1 for t, name, _ in scored if name != t["intent"]) or 1
     right = sum(1 for t, name, _ in scored if name == t["intent"]) or 1

@@ -60,10 +60,10 @@ def parse_months(text: str, today: dt.date) -> int | None:
             months = months_since(year, month, today)
             return max(months, 0)
         if year is None:
-            month = next((_MONTH_NAMES[t] for t in tokens if t in _MONTH_NAMES), None)
-            if month:
-                year_guess = today.year if month <= today.month else today.year - 1
-                return months_since(year_guess, month, today)
+            named_month = next((_MONTH_NAMES[t] for t in tokens if t in _MONTH_NAMES), None)
+            if named_month:
+                year_guess = today.year if named_month <= today.month else today.year - 1
+                return months_since(year_guess, named_month, today)
     total = 0.0
     found = False
     pending: float | None = None

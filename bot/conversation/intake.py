@@ -207,8 +207,9 @@ def _value(requested: str, message: Message, slots: dict[str, Any], today: dt.da
             return {"__updates__": {"country_residence": codes[-1], "region_residence": None, "pending_country": None}}
         return NOT_UNDERSTOOD
     if requested == "intake_return_city":
-        cities = [str(p["city"]) for p in message.places if p.get("country") in (None, slots.get("country_origin"))]
-        return read.place(text, cities)
+        return_cities = [str(p["city"]) for p in message.places
+                         if p.get("country") in (None, slots.get("country_origin"))]
+        return read.place(text, return_cities)
     if requested == "intake_residence_city":
         here = [p for p in message.places if p.get("country") in (None, slots.get("country_residence"))]
         if here:
