@@ -186,14 +186,18 @@ def start_ours(model: Path, workdir: Path, pg: PostgresServer, redis: RedisServe
                            lambda channel, handle: pseudonymous_sender_id(channel, handle, secret), timeout_s)
     system = System("ours", url, client, Crowd(scripts), "whatsapp", inbox=inbox,
                     other_pids={"postgres": pg_pid(pg), "redis": redis.process.pid if redis.process else 0})
-    system.processes["actions"] = _spawn(
-        [sys.executable, "-m", "bot.serve", "--actions", "bot.actions", "--port", str(actions_port)],
-        env, workdir / "ours-actions.log")
-    wait_http(f"http://127.0.0.1:{actions_port}/health", 300, system.processes["actions"])
-    spawned = time.monotonic()
-    system.processes["rasa"] = _spawn(_rasa(model, rasa_port, "credentials.yml", "deploy/endpoints.yml"),
-                                      env, workdir / "ours-rasa.log")
-    _cold_start(system, spawned)
+    try:
+        system.processes["actions"] = _spawn(
+            [sys.executable, "-m", "bot.serve", "--actions", "bot.actions", "--port", str(actions_port)],
+            env, workdir / "ours-actions.log")
+        wait_http(f"http://127.0.0.1:{actions_port}/health", 300, system.processes["actions"])
+        spawned = time.monotonic()
+        system.processes["rasa"] = _spawn(_rasa(model, rasa_port, "credentials.yml", "deploy/endpoints.yml"),
+                                          env, workdir / "ours-rasa.log")
+        _cold_start(system, spawned)
+    except BaseException:  # Ctrl-C or a failed start: the servers run in their own process groups
+        system.stop()
+        raise
 
     def spawn_replica(name: str) -> str:
         port = free_port()
@@ -252,9 +256,13 @@ def start_bare(model: Path, workdir: Path, timeout_s: float) -> System:
     url = f"http://127.0.0.1:{port}"
     system = System("bare_rasa", url, RestClient(url, timeout_s), Crowd(bare_scripts(), channels=("rest",)), "rest")
     spawned = time.monotonic()
-    system.processes["rasa"] = _spawn(_rasa(model, port, "credentials.yml", "endpoints.yml"), _base_env(),
-                                      workdir / "bare-rasa.log", cwd=project)
-    _cold_start(system, spawned)
+    try:
+        system.processes["rasa"] = _spawn(_rasa(model, port, "credentials.yml", "endpoints.yml"), _base_env(),
+                                          workdir / "bare-rasa.log", cwd=project)
+        _cold_start(system, spawned)
+    except BaseException:  # as in start_ours: no server left behind
+        system.stop()
+        raise
     return system
 
 
