@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup run chat simulate telegram-webhook db-upgrade purge dead-letters console-user test unit check-knowledge validate train lint bench bench-nlu bench-serving deploy-check clean
+.PHONY: setup run chat simulate telegram-webhook db-upgrade purge dead-letters console-user test unit check-knowledge validate train lint bench bench-nlu bench-serving profile deploy-check clean
 
 setup:
 	@bash scripts/setup.sh
@@ -77,6 +77,11 @@ bench-serving: setup train
 # The production profile alone: stores, locks, deploy/ files, two replicas with faults.
 deploy-check: setup train
 	@$(PY) -m pytest tests/production $(PYTEST_ARGS)
+
+# Where the serving path's CPU goes, by area, at saturation (py-spy on Rasa and the action
+# server): reports/profile.md. Quiet machine; about 2 minutes.
+profile: setup train
+	@nice -n 10 $(PY) -m devtools.profile_serving --write $(ARGS)
 
 bench-nlu: setup
 	@$(PY) -m devtools.bench_nlu $(ARGS)
