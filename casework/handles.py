@@ -114,13 +114,17 @@ def record_refused_send(session: Session, *, sender_id: str, channel: str, reaso
 
 
 def offer_buttons(session: Session, *, sender_id: str, buttons: list[dict[str, str]], now: datetime) -> None:
-    """Remember the buttons just offered to `sender_id` (replacing the earlier ones)."""
-    person = _person(session, sender_id)
-    if person is None:
-        return
-    person.offered_buttons = [dict(button) for button in buttons]
-    person.offered_at = now
-    session.flush()
+    """Remember the buttons just offered to `sender_id` (replacing the earlier ones).
+
+    One UPDATE (nothing for an unknown person): this runs for most replies, and loading the
+    person and flushing it cost a round trip more and several times the CPU (`make profile`).
+    """
+    session.execute(
+        update(Person)
+        .where(Person.sender_id == sender_id)
+        .values(offered_buttons=[dict(button) for button in buttons], offered_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def offered_buttons(session: Session, *, sender_id: str, since: datetime) -> list[dict[str, str]]:

@@ -69,6 +69,8 @@ LIBRARY_AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("HTTP server (Sanic), no caller of ours or Rasa's on the stack", ("sanic/", "sanic_routing/", "sanic_cors/")),
     ("event loop and threads", ("asyncio/", "concurrent/", "threading.py", "selectors.py")),
 )
+# Wrappers that every unit of work or store call passes through: an area is entered below them.
+PLUMBING = frozenset({"run_unit_of_work", "session_scope", "_once_more_on_dead_connection", "<lambda>"})
 OTHER = "other"
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -108,11 +110,11 @@ def area_of(stack: list[Frame]) -> str:
 
 
 def entry_of(stack: list[Frame]) -> str:
-    """Where the sample entered its area: the outermost frame of the area's files
-    (`claim_next (casework/inbox.py)`, say), or the leaf for OTHER."""
+    """Where the sample entered its area: the outermost frame of the area's files below
+    `PLUMBING` (`claim_next (casework/inbox.py)`, say), or the leaf for OTHER."""
     _area, prefixes = _area_and_prefixes(stack)
     for frame in stack:
-        if prefixes and frame.file.startswith(prefixes):
+        if prefixes and frame.file.startswith(prefixes) and frame.function not in PLUMBING:
             return frame.label
     return stack[-1].label
 

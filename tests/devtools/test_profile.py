@@ -8,7 +8,7 @@ from __future__ import annotations
 from devtools.profile_serving import OTHER, Breakdown, area_of, entry_of, markdown, parse_frame, parse_raw
 
 RAW = """\
-<module> (rasa:8);serve (sanic/server/runners.py:155);turn (channels/durable.py:265);claim_next (casework/inbox.py:102);execute (sqlalchemy/orm/session.py:1717) 6
+<module> (rasa:8);serve (sanic/server/runners.py:155);turn (channels/durable.py:265);run_unit_of_work (casework/db.py:120);claim_next (casework/inbox.py:102);execute (sqlalchemy/orm/session.py:1717) 6
 <module> (rasa:8);handle_message (rasa/core/processor.py:167);_save (bot/stores/tracker.py:316);do_execute (sqlalchemy/engine/default.py:736) 3
 <module> (rasa:8);serve (sanic/server/runners.py:155);turn (channels/durable.py:265);_request (aiohttp/client.py:437) 2
 <module> (rasa:8);parse (rasa/core/processor.py:900);process (bot/nlu/components.py:40);find (bot/nlu/gazetteer.py:77) 1
@@ -40,7 +40,7 @@ def test_library_code_counts_for_the_code_that_called_it() -> None:
 
 
 def test_an_area_is_entered_at_its_outermost_frame() -> None:
-    """The inbox's claim, not SQLAlchemy inside it: which unit of work to look at."""
+    """The inbox's claim, not the unit-of-work wrapper around it nor SQLAlchemy inside it."""
     samples = parse_raw(RAW.splitlines())
     assert entry_of(samples[0][0]) == "claim_next (casework/inbox.py)"
     assert entry_of(samples[3][0]) == "process (bot/nlu/components.py)"
