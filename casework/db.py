@@ -90,8 +90,8 @@ def new_session(engine: Engine) -> Session:
 
     A plain `Session`, not `sessionmaker(...)()`: each `sessionmaker` call defines a new
     Session subclass and registers SQLAlchemy's event dispatch for it, about 80 us against
-    7 us here, and the serving profile (`make profile`) showed that class building among
-    the largest single costs of the inbox's units of work, several of which run per message.
+    7 us here. In the serving profile (`make profile`) that class building was one of the
+    largest single costs of the inbox's units of work, several of which run per message.
     """
     return Session(bind=engine, future=True, expire_on_commit=False)
 
