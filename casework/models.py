@@ -349,6 +349,8 @@ class StaffAccount(Base):
     tickets_seen_at: Mapped[datetime | None] = Column(UtcDateTime)
     locked_at: Mapped[datetime | None] = Column(UtcDateTime)
     deleted_at: Mapped[datetime | None] = Column(UtcDateTime)
+    # Console sessions issued before this moment are refused (sign-out, a new password).
+    sessions_revoked_at: Mapped[datetime | None] = Column(UtcDateTime)
 
 
 class LoginFailure(Base):

@@ -223,12 +223,26 @@ def _verify(hashed: str, password: str) -> bool:
         return False
 
 
-def active_staff(session: Session, *, staff_id: int) -> Staff | None:
-    """The account behind a session, if it may still work (checked on every request)."""
+def active_staff(session: Session, *, staff_id: int, issued_at: datetime | None = None) -> Staff | None:
+    """The account behind a session, if it may still work (checked on every request).
+
+    A session issued (`issued_at`) before the account's sessions were revoked is refused:
+    the console's session is a signed cookie, and a copy of it must not outlive a sign-out.
+    """
     account = session.get(StaffAccount, staff_id)
     if account is None or account.deleted_at is not None or account.locked_at is not None:
         return None
+    revoked = account.sessions_revoked_at
+    if revoked is not None and (issued_at is None or issued_at < revoked):
+        return None
     return _staff(account)
+
+
+def revoke_sessions(session: Session, *, staff_id: int, now: datetime) -> None:
+    """End every console session of this account issued until `now` (sign-out everywhere)."""
+    account = session.get(StaffAccount, staff_id)
+    if account is not None:
+        account.sessions_revoked_at = now
 
 
 def lock_account(session: Session, *, username: str, now: datetime, actor: str = "operator") -> None:
@@ -258,6 +272,7 @@ def set_password(session: Session, *, username: str, password: str, now: datetim
         raise AccountError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
     account = _require(session, username)
     account.password_hash = _HASHER.hash(password)
+    account.sessions_revoked_at = now  # whoever knew the old password is signed out
     audit.record(session, actor=actor, action="staff_password_set", now=now, details={"staff_id": account.id})
 
 

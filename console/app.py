@@ -5,7 +5,9 @@ Security decisions, in one place:
   console is served over https (CONSOLE_BASE_URL), named `__Host-...` then.
 - A session ends after CONSOLE_IDLE_MINUTES (30) without a request and after
   CONSOLE_SESSION_HOURS (10) in any case; every request re-reads the account, so a locked
-  or deleted account is out at its next click.
+  or deleted account is out at its next click. Signing out (or a new password) revokes
+  every session of the account issued until then (`sessions_revoked_at`): a copy of the
+  cookie does not outlive the sign-out.
 - CSRF: Flask-WTF's CSRFProtect on every POST, the sign-in form included.
 - Every page: no caching (personal data), a strict Content-Security-Policy (no inline
   script, nothing from other origins), no framing, the referrer only to the console itself
@@ -183,7 +185,8 @@ def _register(app: Flask) -> None:
         staff = None
         if staff_id is not None and not expired:  # the first test narrows the type for mypy
             with services().unit_of_work() as db:
-                staff = active_staff(db, staff_id=int(staff_id))
+                staff = active_staff(db, staff_id=int(staff_id),
+                                     issued_at=datetime.fromtimestamp(float(issued), timezone.utc))
         if staff is None:
             had_session = staff_id is not None
             for key in ("staff_id", "issued", "last"):

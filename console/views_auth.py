@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from casework.staff import SignInRefused, check_password, check_totp
+from casework.staff import SignInRefused, check_password, check_totp, revoke_sessions
 from console.app import services, t
 
 blueprint = Blueprint("auth", __name__)
@@ -96,6 +96,13 @@ def totp() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
+    """Sign out here and everywhere: the cookie is a signed token, so forgetting it in this
+    browser alone would leave any copy of it working until it expired."""
+    staff_id = session.get("staff_id")
+    if staff_id is not None:
+        svc = services()
+        with svc.unit_of_work() as db:
+            revoke_sessions(db, staff_id=int(staff_id), now=svc.clock())
     lang = session.get("lang")
     session.clear()
     if lang:

@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from casework.settings import Settings
-from casework.staff import delete_account, lock_account
+from casework.staff import delete_account, lock_account, set_password
 from tests.casework.factories import new_key
 from tests.console.conftest import OFFICE_A, OFFICE_B, PASSWORD, Console, csrf_token, post_form
 
@@ -243,3 +243,37 @@ def test_sign_in_never_redirects_to_another_site(console: Console, target: str) 
     reply = client.post(f"/login?next={target}", data={"username": "ana", "password": PASSWORD, "csrf_token": token})
     assert reply.status_code == 302
     assert reply.headers["Location"] == "/queue"
+
+
+def test_signing_out_ends_every_copy_of_the_session(console: Console) -> None:
+    """The cookie is a signed token: a copy taken before sign-out (a shared computer, a
+    stolen cookie) must not keep working until it expires."""
+    console.add_staff("ana")
+    client = console.sign_in("ana")
+    copy = console.client()
+    cookie = client.get_cookie("oss_console")
+    assert cookie is not None
+    copy.set_cookie("oss_console", cookie.value)
+    assert copy.get("/queue").status_code == 200  # the copy works while ana is signed in
+    console.clock.advance(minutes=1)
+    reply = post_form(client, "/logout", {}, token_from="/queue")
+    assert reply.status_code == 302
+    refused = copy.get("/queue")
+    assert refused.status_code == 302
+    assert "/login" in refused.headers["Location"]
+    again = console.sign_in("ana")  # signing in afterwards works as before
+    assert again.get("/queue").status_code == 200
+
+
+def test_a_new_password_ends_the_running_sessions(console: Console) -> None:
+    console.add_staff("ana")
+    client = console.sign_in("ana")
+    console.clock.advance(minutes=1)
+    with console.db.session() as session:
+        set_password(session, username="ana", password="a new long passphrase 42", now=console.clock())
+    assert client.get("/queue").status_code == 302
+    fresh = console.client()
+    reply = post_form(fresh, "/login", {"username": "ana", "password": "a new long passphrase 42"})
+    assert reply.status_code == 302
+    assert fresh.get("/queue").status_code == 200
+
