@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -45,7 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,29 @@ def start_ours(model: Path, workdir: Path, pg: PostgresServer, redis: RedisServe
 
     system.spawn_replica = spawn_replica
     return system
+
+
+@contextlib.contextmanager
+def running_ours(model: Path, workdir: Path, scripts: dict[str, Script], timeout_s: float) -> Iterator[System]:
+    """Ours with a throwaway PostgreSQL and Redis and the fake providers (as `start_ours`);
+    everything stopped and removed on the way out. Shared by the bench and `make profile`."""
+    keys = ProviderSecrets()
+    twilio, telegram = FakeTwilio(keys.account_sid, keys.auth_token), FakeTelegram(keys.bot_token)
+    outbound = OutboundWatch()
+    outbound.attach(twilio, telegram)
+    pg, redis = PostgresServer(), RedisServer()
+    pg.start()
+    redis.start()
+    try:
+        with FakeProviders(twilio, telegram):
+            system = start_ours(model, workdir, pg, redis, keys, twilio, telegram, outbound, scripts, timeout_s)
+            try:
+                yield system
+            finally:
+                system.stop()
+    finally:
+        pg.remove()
+        redis.remove()
 
 
 def pg_pid(pg: PostgresServer) -> int:
@@ -614,31 +638,16 @@ def main(argv: list[str] | None = None) -> int:
                                       "seconds_per_run": args.seconds, "people": args.people,
                                       "timeout_s": args.timeout, "quick": args.quick, "soak": args.soak},
                               "paths": {}}
-    keys = ProviderSecrets()
-    twilio, telegram = FakeTwilio(keys.account_sid, keys.auth_token), FakeTelegram(keys.bot_token)
-    outbound = OutboundWatch()
-    outbound.attach(twilio, telegram)
-    pg, redis = PostgresServer(), RedisServer()
-    pg.start()
-    redis.start()
-    try:
-        with FakeProviders(twilio, telegram):
-            ours = start_ours(model, workdir, pg, redis, keys, twilio, telegram, outbound, scripts, args.timeout)
-            try:
-                report["ours"] = measure(ours, args)
-            finally:
-                ours.stop()
-        report["paths"]["ours"] = PATHS["ours"]
-        if not args.skip_bare:
-            bare = start_bare(bare_model(workdir), workdir, args.timeout)
-            try:
-                report["bare_rasa"] = measure(bare, args)
-            finally:
-                bare.stop()
-            report["paths"]["bare_rasa"] = PATHS["bare_rasa"]
-    finally:
-        pg.remove()
-        redis.remove()
+    with running_ours(model, workdir, scripts, args.timeout) as ours:
+        report["ours"] = measure(ours, args)
+    report["paths"]["ours"] = PATHS["ours"]
+    if not args.skip_bare:
+        bare = start_bare(bare_model(workdir), workdir, args.timeout)
+        try:
+            report["bare_rasa"] = measure(bare, args)
+        finally:
+            bare.stop()
+        report["paths"]["bare_rasa"] = PATHS["bare_rasa"]
     report.update(headline(report["ours"], report.get("bare_rasa")))
     report["error_kinds"] = _error_kinds(report["ours"])
     REPORTS.mkdir(exist_ok=True)

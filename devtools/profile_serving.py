@@ -210,11 +210,8 @@ async def _sampled_load(system: Any, seconds: float, people: int, outdir: Path) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from devtools.bench import start_ours
-    from devtools.bench_load import OutboundWatch
-    from devtools.bench_people import ProviderSecrets, load_scripts
-    from devtools.fake_providers import FakeProviders, FakeTelegram, FakeTwilio
-    from devtools.services import PostgresServer, RedisServer
+    from devtools.bench import running_ours
+    from devtools.bench_people import load_scripts
     from devtools.train import ensure_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -226,21 +223,10 @@ def main(argv: list[str] | None = None) -> int:
 
     model = ensure_model(quiet=True)
     workdir = Path(tempfile.mkdtemp(prefix="oss-profile-"))
-    keys = ProviderSecrets()
-    twilio, telegram = FakeTwilio(keys.account_sid, keys.auth_token), FakeTelegram(keys.bot_token)
-    outbound = OutboundWatch()
-    outbound.attach(twilio, telegram)
-    pg, redis = PostgresServer(), RedisServer()
-    pg.start()
-    redis.start()
     try:
-        with FakeProviders(twilio, telegram):
-            system = start_ours(model, workdir, pg, redis, keys, twilio, telegram, outbound, load_scripts(), 30)
-            try:
-                print(f"profile: sampling {args.seconds:g} s of saturation ...", flush=True)
-                measured = asyncio.run(_sampled_load(system, args.seconds, args.people, workdir))
-            finally:
-                system.stop()
+        with running_ours(model, workdir, load_scripts(), 30) as system:
+            print(f"profile: sampling {args.seconds:g} s of saturation ...", flush=True)
+            measured = asyncio.run(_sampled_load(system, args.seconds, args.people, workdir))
         answered = max(1, measured["load"]["answered"])
         run = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
                "people": args.people, "seconds": args.seconds, "load": measured["load"],
@@ -253,8 +239,6 @@ def main(argv: list[str] | None = None) -> int:
             for name in ("rasa", "actions"):
                 shutil.copy(workdir / f"{name}.raw", args.raw / f"{name}.raw")
     finally:
-        pg.remove()
-        redis.remove()
         shutil.rmtree(workdir, ignore_errors=True)
     text = markdown(run, breakdowns)
     print(text)

@@ -276,4 +276,3 @@ def test_a_new_password_ends_the_running_sessions(console: Console) -> None:
     reply = post_form(fresh, "/login", {"username": "ana", "password": "a new long passphrase 42"})
     assert reply.status_code == 302
     assert fresh.get("/queue").status_code == 200
-
