@@ -2,12 +2,14 @@
 
 `python -m bot.serve [rasa_sdk options]` validates `knowledge/data/` first and refuses to
 start on any error (printed as file:line), so the assistant never serves half of a broken
-file; then it runs the rasa_sdk action server with the given options.
+file; then it runs the rasa_sdk action server with the given options, able to keep the
+domain Rasa sends by digest (bot/domain_digest.py).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def main() -> None:
@@ -20,9 +22,29 @@ def main() -> None:
         sys.stderr.write("\n".join(exc.errors) + "\n")
         raise SystemExit(2) from exc
     sys.stderr.write(f"action server: knowledge base ok ({len(kb.entries)} entries)\n")
+    install_domain_cache_on_created_apps()
     from rasa_sdk.__main__ import main as run_action_server
 
     run_action_server()
+
+
+def install_domain_cache_on_created_apps() -> None:
+    """Make rasa_sdk's `create_app` (which its `run` calls) add the domain cache; idempotent."""
+    from rasa_sdk import endpoint
+
+    from bot.domain_digest import install_domain_cache
+
+    if getattr(endpoint.create_app, "_oss_domain_cache", False):
+        return
+    original = endpoint.create_app
+
+    def create_app(*args: Any, **kwargs: Any) -> Any:
+        app = original(*args, **kwargs)
+        install_domain_cache(app)
+        return app
+
+    create_app._oss_domain_cache = True  # type: ignore[attr-defined]
+    endpoint.create_app = create_app
 
 
 if __name__ == "__main__":

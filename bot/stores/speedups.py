@@ -43,7 +43,13 @@ process (about 9 % of its time). The head is held until the first body bytes (or
 of the request, or a drain) and goes out with them in one write. aiohttp 3.10 does the
 same upstream; Rasa 3.6 pins aiohttp below 3.10.
 
-1-3, 5 and 6 are installed by `StrictSQLTrackerStore` (the production profile), like the
+7. The domain in action calls: Rasa 3.6 sends its whole domain (about 140 kB of JSON) with
+every call to an action that needs it, with selective domain still every form-validation
+call, so every turn of a form: serialised here, parsed by the action server, each time.
+An action server that says it keeps domains by digest (bot/domain_digest.py) gets the
+digest instead; one that does not (plain rasa_sdk) keeps getting the domain.
+
+1-3, 5, 6 and 7 are installed by `StrictSQLTrackerStore` (the production profile), like the
 agent patch next to it: `install_serving_speedups()`. 4 is installed when Rasa imports our
 NLU components (bot/nlu/components.py), before it loads the model, in every profile.
 """
@@ -60,6 +66,8 @@ import jsonschema
 import jsonschema.exceptions
 import ujson
 
+from bot.domain_digest import DIGEST_KEY, DOMAIN_KEY, HELD_HEADER, UNKNOWN_DOMAIN_STATUS, domain_digest
+
 logger = logging.getLogger(__name__)
 
 # Sanic (the action server) closes idle connections after 5 s; ours are dropped sooner.
@@ -73,6 +81,7 @@ def install_serving_speedups() -> None:
     install_cached_event_lookup()
     install_sequential_graph_runs()
     install_single_write_requests()
+    install_domain_by_digest()
 
 
 def install_cached_action_validation() -> None:
@@ -273,8 +282,9 @@ def install_pooled_endpoint_sessions() -> None:
         headers = {}
         if content_type:
             headers["Content-Type"] = content_type
-        if "headers" in kwargs:
-            headers.update(kwargs.pop("headers"))
+        extra_headers = kwargs.pop("headers", None)
+        if extra_headers:
+            headers.update(extra_headers)
         if self.headers:
             headers.update(self.headers)
         sslcontext = None
@@ -283,16 +293,27 @@ def install_pooled_endpoint_sessions() -> None:
                 sslcontext = ssl.create_default_context(cafile=self.cafile)
             except FileNotFoundError as error:
                 raise FileNotFoundException(f"Failed to find certificate file '{self.cafile}'") from error
+        body = kwargs.get("json")
+        if isinstance(body, DigestOnlyCall) and compress:
+            kwargs["json"] = body = body.with_domain()  # compressed calls are rasa_sdk's own: whole
         async with session_for(self).request(
             method, concat_url(self.url, subpath), headers=headers,
             params=self.combine_parameters(kwargs), compress=compress, ssl=sslcontext, **kwargs,
         ) as response:
-            if response.status >= 400:
-                raise ClientResponseError(response.status, response.reason, await response.content.read())
-            try:
-                return await response.json()
-            except aiohttp.ContentTypeError:
-                return None
+            note_held_domain(self, body, response)
+            resend = isinstance(body, DigestOnlyCall) and response.status == UNKNOWN_DOMAIN_STATUS
+            if not resend:
+                if response.status >= 400:
+                    raise ClientResponseError(response.status, response.reason, await response.content.read())
+                try:
+                    return await response.json()
+                except aiohttp.ContentTypeError:
+                    return None
+        assert isinstance(body, DigestOnlyCall)  # noqa: S101 - resend is only set for these
+        kwargs["json"] = body.with_domain()  # the server lost it (restart, another replica)
+        if extra_headers:
+            kwargs["headers"] = extra_headers
+        return await request(self, method, subpath, content_type, compress, **kwargs)
 
     request._oss_pooled = True  # type: ignore[attr-defined]
     EndpointConfig.request = request  # type: ignore[method-assign]
@@ -339,6 +360,66 @@ def install_single_write_requests() -> None:
     writer_class._oss_single_write = True  # type: ignore[attr-defined]  # noqa: SLF001
 
 
+class DigestOnlyCall(dict):  # type: ignore[type-arg]
+    """An action call sent with the domain's digest only; the domain stays at hand for a 449."""
+
+    def __init__(self, call: dict[str, Any], domain: Any) -> None:
+        super().__init__(call)
+        self.domain = domain
+
+    def with_domain(self) -> dict[str, Any]:
+        return {**self, DOMAIN_KEY: self.domain}
+
+
+def held_digests(endpoint: Any) -> set[str]:
+    """The domain digests the action server at `endpoint` said it holds (kept on the endpoint)."""
+    held: set[str] = endpoint.__dict__.setdefault("_oss_held_digests", set())
+    return held
+
+
+def note_held_domain(endpoint: Any, body: Any, response: Any) -> None:
+    """Learn from an action server's answer whether it holds the call's domain."""
+    if not isinstance(body, dict) or not isinstance(body.get(DIGEST_KEY), str):
+        return
+    digest = body[DIGEST_KEY]
+    if response.headers.get(HELD_HEADER) == digest:
+        held_digests(endpoint).add(digest)
+    elif response.status == UNKNOWN_DOMAIN_STATUS:
+        held_digests(endpoint).discard(digest)
+
+
+def install_domain_by_digest() -> None:
+    """Replace `RemoteAction._action_call_format` with one that names the domain by its
+    digest where the action server holds it; idempotent."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+
+    install_pooled_endpoint_sessions()  # whose requests send the domain again on a 449
+    if getattr(RemoteAction._action_call_format, "_oss_digest", False):
+        return
+    original = RemoteAction._action_call_format
+
+    def digest_of(domain: Domain) -> str:
+        digest = domain.__dict__.get("_oss_domain_digest")
+        if digest is None:  # a domain never changes once loaded: once per model
+            digest = domain.__dict__["_oss_domain_digest"] = domain_digest(domain.as_dict())
+        return str(digest)
+
+    def action_call_format(self: RemoteAction, tracker: Any, domain: Domain) -> dict[str, Any]:
+        call: dict[str, Any] = original(self, tracker, domain)
+        if DOMAIN_KEY not in call or self.action_endpoint is None:
+            return call
+        digest = digest_of(domain)
+        call[DIGEST_KEY] = digest
+        if digest not in held_digests(self.action_endpoint):
+            return call
+        full = call.pop(DOMAIN_KEY)
+        return DigestOnlyCall(call, full)
+
+    action_call_format._oss_digest = True  # type: ignore[attr-defined]
+    RemoteAction._action_call_format = action_call_format  # type: ignore[method-assign]
+
+
 def install_fast_model_loading() -> None:
     """Replace `RasaModel.load` for prediction (not fine-tuning); idempotent."""
     from rasa.utils.tensorflow.models import RasaModel
@@ -365,3 +446,4 @@ def install_fast_model_loading() -> None:
 
     load._oss_fast = True  # type: ignore[attr-defined]
     RasaModel.load = classmethod(load)  # type: ignore[method-assign,assignment]
+
