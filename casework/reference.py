@@ -55,6 +55,15 @@ def programme_line_name(kb: KnowledgeBase, country: str | None, line_id: str, la
     return None
 
 
+def office_name(kb: KnowledgeBase, office_id: str, language: str) -> str | None:
+    """An office's name from the network (English for languages it does not have); None if unknown."""
+    try:
+        office = kb.office(office_id)
+    except KeyError:
+        return None
+    return office.name[language if language in KB_LANGUAGES else "en"]
+
+
 def country_name(kb: KnowledgeBase, code: str, language: str) -> str:
     """A country's name from the knowledge base (English for languages it does not have)."""
     return kb.country_name(code, language if language in KB_LANGUAGES else "en")
@@ -63,5 +72,5 @@ def country_name(kb: KnowledgeBase, code: str, language: str) -> str:
 __all__ = [
     "CHANNELS", "CONTACT_CHANNELS", "CONTACT_TIMES", "ELIGIBILITY_OUTCOMES", "HANDOFF_TEXTS", "INTAKE_FIELD_KEYS",
     "NEEDS", "QUALIFICATIONS", "RULE_KINDS", "VULNERABILITY_CODES", "KnowledgeBase", "country_name",
-    "handoff_text", "knowledge_base", "programme_line_name", "rule_kind",
+    "handoff_text", "knowledge_base", "office_name", "programme_line_name", "rule_kind",
 ]

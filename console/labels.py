@@ -61,6 +61,15 @@ def country_label(code: str | None, language: str) -> str:
     return reference.country_name(reference.knowledge_base(), code, language)
 
 
+def office_label(office_id: str | None, language: str) -> str:
+    """"Ventanilla Única de Retorno – Perú (oss-pe)": the name staff know, with the id the
+    configuration and the notifications use."""
+    if not office_id:
+        return "–"
+    name = reference.office_name(reference.knowledge_base(), office_id, language)
+    return f"{name} ({office_id})" if name else office_id
+
+
 def language_label(code: str | None, language: str) -> str:
     """The person's language ("es") in the console's language; the UI's own names are in `lang_*`."""
     return _label("lang_", code, language) if code else "–"
@@ -98,4 +107,5 @@ JINJA_GLOBALS: dict[str, Callable[..., str]] = {
     "field_label": field_label, "value_text": value_text, "outcome_label": outcome_label,
     "reason_label": reason_label, "line_label": line_label, "need_label": need_label, "needs_text": needs_text,
     "channel_label": channel_label, "country_label": country_label, "language_label": language_label,
+    "office_label": office_label,
 }

@@ -18,7 +18,7 @@ from casework.reference import (
     VULNERABILITY_CODES,
 )
 from console.i18n import UI_LANGUAGES, catalog
-from console.labels import reason_label, value_text
+from console.labels import office_label, reason_label, value_text
 from tests.console.conftest import Console, post_form
 
 FIELDS = {
@@ -43,7 +43,8 @@ def test_a_spanish_ticket_page_shows_labels_not_keys(console: Console) -> None:
     for label in ("Nombre", "María Quispe", "Ciudad de residencia", "Adultos en el hogar", "Formación profesional",
                   "Familia monoparental", "Teléfono", "Mañana", "4, 9", "Bolivia", "Empleo, Vivienda",
                   "Requiere revisión de un orientador", "Tiempo mínimo de estancia (es-minimum-stay)",
-                  "APRE (el paro cobrado por adelantado)", "Web (pruebas)"):
+                  "APRE (el paro cobrado por adelantado)", "Web (pruebas)",
+                  "<dd>Ventanilla Única de Retorno – Perú (oss-pe)</dd>"):  # the office by its name
         assert label in page, label
     for key in ("preferred_name", "residence_city", "vocational", "single_parent", "needs_counsellor",
                 ">BO<", "employment", "apre"):
@@ -60,6 +61,7 @@ def test_an_italian_ticket_page_shows_italian_labels(console: Console) -> None:
         assert label in page, label
     # The knowledge base has no Italian: country and programme names fall back to English.
     assert "APRE (unemployment benefit paid in advance)" in page
+    assert "One Stop Shop – Peru (oss-pe)" in page
     assert "Bolivia" in page
     assert "needs_counsellor" not in page
     assert "preferred_name" not in page
@@ -93,6 +95,20 @@ def test_every_code_casework_can_store_has_a_label_in_each_language(prefix: str)
 def test_the_field_list_follows_the_intake() -> None:
     """Derived from casework, so a new intake field fails the test above until it has a label."""
     assert {"preferred_name", "contact_detail", "origin_country", "needs"} <= set(INTAKE_FIELD_KEYS)
+
+
+def test_a_lead_reassigns_to_offices_shown_by_name(console: Console) -> None:
+    console.add_staff("lea", role="office_lead")
+    client = console.sign_in("lea")
+    post_form(client, "/language", {"lang": "pt", "next": "/queue"})
+    reference = console.add_ticket()
+    page = html.unescape(client.get(f"/tickets/{reference}").get_data(as_text=True))
+    assert '<option value="oss-bo">Balcão Único de Retorno – Bolívia (oss-bo)</option>' in page
+
+
+def test_an_office_the_network_does_not_know_shows_its_id() -> None:
+    assert office_label("oss-xx", "es") == "oss-xx"
+    assert office_label(None, "es") == "–"
 
 
 def test_unknown_values_and_empty_answers_read_sensibly() -> None:
