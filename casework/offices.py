@@ -25,6 +25,7 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEMPLATE = re.compile(r"^HX[0-9a-f]{32}$")
 _CHAT_ID = re.compile(r"^(-?\d+|@[A-Za-z0-9_]{5,})$")
+MAX_FIRST_CONTACT_DAYS = 30
 
 
 class OfficesConfigError(ValueError):
@@ -51,6 +52,9 @@ class OfficeNotification:
     languages: tuple[str, ...]  # the staff's languages, first one used for the notification
     # The approved WhatsApp template (Twilio content SID) the console offers outside the 24-hour window.
     whatsapp_template: str | None = None
+    # Within how many working days the office contacts a person whose case it received, as
+    # the office has committed to; None: the assistant promises no delay.
+    first_contact_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def _office(office_id: str, entry: Any, *, default_languages: tuple[str, ...], p
     if not isinstance(entry, dict) or not isinstance(entry.get("notify"), dict):
         problems.append(f"{where} expected 'notify: {{kind: ..., target: ...}}'")
         return None
-    unknown_keys = set(entry) - {"notify", "languages", "whatsapp_template"}
+    unknown_keys = set(entry) - {"notify", "languages", "whatsapp_template", "first_contact_days"}
     if unknown_keys:
         problems.append(f"{where} unknown keys {sorted(unknown_keys)}")
     notify = entry["notify"]
@@ -131,6 +135,10 @@ def _office(office_id: str, entry: Any, *, default_languages: tuple[str, ...], p
     template = entry.get("whatsapp_template")
     if template is not None and (not isinstance(template, str) or not _TEMPLATE.match(template)):
         problems.append(f"{where} whatsapp_template must be a Twilio content SID (HX followed by 32 hex digits)")
+    days = entry.get("first_contact_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_FIRST_CONTACT_DAYS):
+        problems.append(f"{where} first_contact_days must be a whole number of working days from 1 to "
+                        f"{MAX_FIRST_CONTACT_DAYS}")
     if len(problems) > count:
         return None
     return OfficeNotification(
@@ -138,4 +146,5 @@ def _office(office_id: str, entry: Any, *, default_languages: tuple[str, ...], p
         notify=NotifyTarget(kind=str(kind), target=str(target), secret_env=secret_env),
         languages=tuple(languages),
         whatsapp_template=template,
+        first_contact_days=days,
     )

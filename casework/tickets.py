@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +72,9 @@ class CaseOpened:
     priority: str
     created: bool  # False: this idempotency key had already opened the ticket
     warm_lead: bool
+    # The owner office's committed delay before it contacts the person (config/offices.yml);
+    # None: no commitment, so the person is promised none.
+    first_contact_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -278,11 +281,12 @@ def submit_intake(
                 session, sender_id=sender_id, channel=channel, notice_version=consent.notice_version,
                 language=consent.language, now=consent.at,
             )
-        return open_case(
+        opened = open_case(
             session, sender_id=sender_id, channel=channel, intake=intake, eligibility=eligibility, cipher=cipher,
             kb=kb, now=now, idempotency_key=idempotency_key, offices=offices,
             console_base_url=settings.console_base_url, fallback_office_id=settings.fallback_office_id,
         )
+    return replace(opened, first_contact_days=offices[opened.office_ids[0]].first_contact_days)
 
 
 def cases_of(engine: Engine, *, sender_id: str) -> list[TicketStatus]:

@@ -82,6 +82,15 @@ def words(domain: dict[str, Any], language: str) -> dict[str, Any]:
     raise LookupError(f"utter_intake_words has no variation for {language}")
 
 
+def within_days(vocabulary: dict[str, Any], days: int | None) -> str:
+    """How soon the office contacts the person, as it committed to (config/offices.yml);
+    "" when it did not: the person is never promised a delay nobody agreed to."""
+    if not days:
+        return ""
+    phrases = vocabulary["within"]
+    return str(phrases["one"] if days == 1 else phrases["other"].format(days=days))
+
+
 def utter_safety(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
     parts = safety_message_parts(knowledge_base(), reply_language(tracker), where=tracker.get_slot("country_residence"))
     dispatcher.utter_message(response="utter_safety", emergency=parts.emergency, lines=parts.lines)
@@ -304,7 +313,8 @@ class ActionIntakeFinish(Action):
         vocabulary = words(domain, language)
         if opened.warm_lead:
             how = vocabulary["reach_by"].get(answers.contact_channel or "chat", "")
-            dispatcher.utter_message(response="utter_intake_done", reference=opened.reference, office=office, how=how)
+            dispatcher.utter_message(response="utter_intake_done", reference=opened.reference, office=office, how=how,
+                                     within=within_days(vocabulary, opened.first_contact_days))
         elif not answers.reachable(chat_reachable=channel in form.REPLYABLE_CHANNELS):
             dispatcher.utter_message(response="utter_intake_done_no_contact", reference=opened.reference, office=office)
         else:

@@ -6,8 +6,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from bot.actions.intake import within_days
 from bot.conversation import intake as form
 from bot.conversation.form_answers import DECLINED, UNKNOWN
 from casework.intake import validate_intake
@@ -158,6 +160,17 @@ def test_every_vocabulary_has_the_same_codes() -> None:
     shapes = {lang: {k: sorted(v) if isinstance(v, dict) else None for k, v in _words(lang).items()}
               for lang in ("es", "pt", "en")}
     assert shapes["es"] == shapes["pt"] == shapes["en"]
+
+
+@pytest.mark.parametrize(("language", "three_days", "next_day"), [
+    ("es", ", normalmente en un plazo de 3 días laborables", ", normalmente el siguiente día laborable"),
+    ("pt", ", normalmente em até 3 dias úteis", ", normalmente no dia útil seguinte"),
+    ("en", ", usually within 3 working days", ", usually by the next working day"),
+])
+def test_the_delay_promised_is_the_office_s_commitment_or_none(language: str, three_days: str, next_day: str) -> None:
+    assert within_days(_words(language), None) == ""  # the office committed to nothing: no promise
+    assert within_days(_words(language), 3) == three_days
+    assert within_days(_words(language), 1) == next_day
 
 
 def test_cancel_forgets_every_answer() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from casework.consent import PRIVACY_NOTICE_VERSION
 from casework.intake import IntakeAnswers, is_warm_lead
@@ -58,6 +60,18 @@ def test_a_confirmed_intake_opens_one_routed_encrypted_case(database: Database, 
     assert intake["eligibility"] is not None
     outbox = database.rows("SELECT office_id, status FROM outbox_messages ORDER BY id")
     assert outbox == [{"office_id": "oss-pe", "status": "pending"}, {"office_id": "eu-es-madrid", "status": "pending"}]
+
+
+def test_the_case_carries_the_owner_office_s_committed_first_contact_delay(
+    database: Database, settings: Settings, tmp_path: Path,
+) -> None:
+    assert submit(database, settings).first_contact_days is None  # the shipped file commits to nothing
+    doc = yaml.safe_load(settings.offices_config_path.read_text(encoding="utf-8"))
+    doc["offices"]["oss-pe"]["first_contact_days"] = 3
+    doc["offices"]["eu-es-madrid"]["first_contact_days"] = 10  # informed, not the owner
+    (tmp_path / "offices.yml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    committed = replace(settings, offices_config_path=tmp_path / "offices.yml")
+    assert submit(database, committed, sender_id="rest-other").first_contact_days == 3
 
 
 def test_submitting_again_gives_the_same_ticket_and_one_consent(database: Database, settings: Settings) -> None:

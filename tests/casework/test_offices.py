@@ -67,6 +67,23 @@ def test_telegram_and_webhook_targets_and_languages() -> None:
     assert config["eu-pt"].notify.secret_env == "EU_PT_SECRET"
 
 
+def test_an_office_may_commit_to_a_first_contact_delay_in_working_days() -> None:
+    doc = default_doc()
+    doc["offices"]["oss-pe"]["first_contact_days"] = 3
+    config = parse_offices_config(doc, kb=knowledge_base())
+    assert config["oss-pe"].first_contact_days == 3
+    assert config["oss-bo"].first_contact_days is None  # no commitment: nothing promised
+    assert load_offices_config(Settings().offices_config_path, kb=knowledge_base())["oss-pe"].first_contact_days is None
+
+
+@pytest.mark.parametrize("days", [0, 31, "3", 2.5, True])
+def test_a_first_contact_delay_that_is_not_1_to_30_working_days_is_an_error(days: object) -> None:
+    doc = default_doc()
+    doc["offices"]["oss-pe"]["first_contact_days"] = days
+    with pytest.raises(OfficesConfigError, match="first_contact_days must be a whole number of working days"):
+        parse_offices_config(doc, kb=knowledge_base())
+
+
 def test_an_unreadable_file_says_which_variable_to_set(tmp_path: Path) -> None:
     with pytest.raises(OfficesConfigError, match="OFFICES_CONFIG"):
         load_offices_config(tmp_path / "missing.yml", kb=knowledge_base())
