@@ -3,7 +3,8 @@
 `python -m bot.serve [rasa_sdk options]` validates `knowledge/data/` first and refuses to
 start on any error (printed as file:line), so the assistant never serves half of a broken
 file; then it runs the rasa_sdk action server with the given options, able to keep the
-domain Rasa sends by digest (bot/domain_digest.py).
+domain Rasa sends by digest (bot/domain_digest.py) and answering a failed action without
+the conversation in the answer or the log (bot/action_failures.py).
 """
 
 from __future__ import annotations
@@ -22,28 +23,31 @@ def main() -> None:
         sys.stderr.write("\n".join(exc.errors) + "\n")
         raise SystemExit(2) from exc
     sys.stderr.write(f"action server: knowledge base ok ({len(kb.entries)} entries)\n")
-    install_domain_cache_on_created_apps()
+    install_on_created_apps()
     from rasa_sdk.__main__ import main as run_action_server
 
     run_action_server()
 
 
-def install_domain_cache_on_created_apps() -> None:
-    """Make rasa_sdk's `create_app` (which its `run` calls) add the domain cache; idempotent."""
+def install_on_created_apps() -> None:
+    """Make rasa_sdk's `create_app` (which its `run` calls) add the domain cache and the
+    private failure answers to the app; idempotent."""
     from rasa_sdk import endpoint
 
+    from bot.action_failures import answer_failures_privately
     from bot.domain_digest import install_domain_cache
 
-    if getattr(endpoint.create_app, "_oss_domain_cache", False):
+    if getattr(endpoint.create_app, "_oss_installed", False):
         return
     original = endpoint.create_app
 
     def create_app(*args: Any, **kwargs: Any) -> Any:
         app = original(*args, **kwargs)
         install_domain_cache(app)
+        answer_failures_privately(app)
         return app
 
-    create_app._oss_domain_cache = True  # type: ignore[attr-defined]
+    create_app._oss_installed = True  # type: ignore[attr-defined]
     endpoint.create_app = create_app
 
 

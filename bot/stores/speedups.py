@@ -17,7 +17,8 @@ new TCP connection, for every call, and serialises the body with the standard `j
 module (16 % of a turn in the profile, with the domain still in the body). The pooled
 version keeps one session per endpoint and event loop (keep-alive shorter than the
 action server's, so a connection it has closed is never reused) and serialises with
-ujson. Requests, headers, timeouts and errors are Rasa's own.
+ujson. Requests, headers, timeouts and errors are Rasa's own, except that an error
+answer's body is cut to what carries no personal data before Rasa logs it (`failure_text`).
 
 3. Reading a tracker: `Event.resolve_by_type` walks every subclass of `Event` for every
 stored event it turns back into an object (7 % of a turn). The lookup is cached.
@@ -58,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from typing import Any
 
@@ -70,6 +72,7 @@ from bot.domain_digest import DIGEST_KEY, DOMAIN_KEY, HELD_HEADER, UNKNOWN_DOMAI
 
 logger = logging.getLogger(__name__)
 
+_CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
 # Sanic (the action server) closes idle connections after 5 s; ours are dropped sooner.
 KEEPALIVE_S = 3.0
 
@@ -304,7 +307,8 @@ def install_pooled_endpoint_sessions() -> None:
             resend = isinstance(body, DigestOnlyCall) and response.status == UNKNOWN_DOMAIN_STATUS
             if not resend:
                 if response.status >= 400:
-                    raise ClientResponseError(response.status, response.reason, await response.content.read())
+                    text = failure_text(response.status, await response.content.read())
+                    raise ClientResponseError(response.status, response.reason, text)
                 try:
                     return await response.json()
                 except aiohttp.ContentTypeError:
@@ -358,6 +362,26 @@ def install_single_write_requests() -> None:
     writer_class._write = _write  # type: ignore[method-assign]  # noqa: SLF001
     writer_class.drain = drain  # type: ignore[method-assign]
     writer_class._oss_single_write = True  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def failure_text(status: int, body: bytes) -> str:
+    """What Rasa keeps (and logs, in its exception) of an error answer.
+
+    A plain rasa_sdk answers a failed action with the whole request in the body, so the
+    person's conversation; Rasa would log it with the exception. Kept: the action's name,
+    and the error where it cannot carry what someone wrote: a rejection's (400, 404; its
+    text is the action's own, and Rasa reads both from a 400) or an exception's class name.
+    """
+    try:
+        answer = ujson.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(answer, dict):
+        return ""
+    kept = {key: answer[key] for key in ("action_name", "error") if isinstance(answer.get(key), str)}
+    if status >= 500 and not _CLASS_NAME.match(kept.get("error", "")):
+        kept.pop("error", None)
+    return ujson.dumps(kept) if kept else ""
 
 
 class DigestOnlyCall(dict):  # type: ignore[type-arg]

@@ -6,10 +6,7 @@ actions (bot/serve.py's app), served on 127.0.0.1 in the test's event loop.
 
 from __future__ import annotations
 
-import socket
 import warnings
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +24,10 @@ from rasa.utils.endpoints import EndpointConfig
 from rasa_sdk import endpoint
 from sanic import Sanic
 
-from bot.domain_digest import DIGEST_KEY, DOMAIN_KEY, DomainCache, domain_digest, install_domain_cache
-from bot.serve import install_domain_cache_on_created_apps
+from bot.domain_digest import DIGEST_KEY, DOMAIN_KEY, DomainCache, domain_digest
+from bot.serve import install_on_created_apps
 from bot.stores.speedups import DigestOnlyCall, held_digests, install_domain_by_digest
+from tests.production.action_server import action_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,65 +37,6 @@ def domain() -> Domain:
     with warnings.catch_warnings():  # Rasa's own notices about its 2.x slot options
         warnings.simplefilter("ignore")
         return Domain.load(str(ROOT / "domain"))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Recorder:
-    """What the action server was sent, as it arrived (before any middleware)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.runs = 0
-
-
-@asynccontextmanager
-async def action_server(*, ours: bool = True) -> AsyncIterator[tuple[str, Recorder]]:
-    """The rasa_sdk app with our actions on a free port, with the domain cache (as bot.serve
-    makes it) or plain; what it was sent is recorded before the cache sees it."""
-    Sanic.test_mode = True  # rasa_sdk names every app alike, which Sanic otherwise refuses
-    app = endpoint.create_app("bot.actions")
-    recorder = Recorder()
-
-    @app.middleware("request")
-    async def record(request: Any) -> None:
-        if request.path == "/webhook":
-            recorder.bodies.append(ujson.loads(request.body))
-
-    if ours:
-        install_domain_cache(app)
-    port = _free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
-    assert server is not None
-    await server.startup()
-    await server.start_serving()
-    restore = _count_runs(recorder)
-    try:
-        yield f"http://127.0.0.1:{port}/webhook", recorder
-    finally:
-        restore()
-        await server.close()  # type: ignore[misc]
-
-
-def _count_runs(recorder: Recorder) -> Any:
-    from rasa_sdk.executor import ActionExecutor
-
-    original = ActionExecutor.run
-
-    async def run(self: ActionExecutor, action_call: dict[str, Any]) -> Any:
-        recorder.runs += 1
-        return await original(self, action_call)
-
-    ActionExecutor.run = run  # type: ignore[method-assign]
-
-    def restore() -> None:
-        ActionExecutor.run = original  # type: ignore[method-assign]
-
-    return restore
 
 
 def eligibility_turn(domain: Domain, text: str = "soy peruano") -> DialogueStateTracker:
@@ -216,7 +155,7 @@ def test_the_action_server_of_bot_serve_keeps_domains() -> None:
     Sanic.test_mode = True
     original = endpoint.create_app
     try:
-        install_domain_cache_on_created_apps()
+        install_on_created_apps()
         app = endpoint.create_app("bot.actions")
     finally:
         endpoint.create_app = original
