@@ -29,13 +29,19 @@ def main() -> None:
     run_action_server()
 
 
-def install_on_created_apps() -> None:
-    """Make rasa_sdk's `create_app` (which its `run` calls) add the domain cache and the
-    private failure answers to the app; idempotent."""
-    from rasa_sdk import endpoint
-
+def prepare_app(app: Any) -> None:
+    """What our action server adds to rasa_sdk's app: the domain cache and the private
+    failure answers."""
     from bot.action_failures import answer_failures_privately
     from bot.domain_digest import install_domain_cache
+
+    install_domain_cache(app)
+    answer_failures_privately(app)
+
+
+def install_on_created_apps() -> None:
+    """Make rasa_sdk's `create_app` (which its `run` calls) `prepare_app`; idempotent."""
+    from rasa_sdk import endpoint
 
     if getattr(endpoint.create_app, "_oss_installed", False):
         return
@@ -43,8 +49,7 @@ def install_on_created_apps() -> None:
 
     def create_app(*args: Any, **kwargs: Any) -> Any:
         app = original(*args, **kwargs)
-        install_domain_cache(app)
-        answer_failures_privately(app)
+        prepare_app(app)
         return app
 
     create_app._oss_installed = True  # type: ignore[attr-defined]

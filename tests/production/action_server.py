@@ -6,7 +6,6 @@ answers) or plain rasa_sdk; what it is sent is recorded before any of it sees th
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,14 +14,8 @@ import ujson
 from rasa_sdk import endpoint
 from sanic import Sanic
 
-from bot.action_failures import answer_failures_privately
-from bot.domain_digest import install_domain_cache
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from bot.serve import prepare_app
+from devtools.stack import free_port
 
 
 class Recorder:
@@ -50,9 +43,8 @@ async def action_server(*, ours: bool = True) -> AsyncIterator[tuple[str, Record
                 recorder.bodies.append({"unparsable": request.body.decode("utf-8", "replace")})
 
     if ours:
-        install_domain_cache(app)
-        answer_failures_privately(app)
-    port = _free_port()
+        prepare_app(app)
+    port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
     assert server is not None
     await server.startup()
@@ -80,3 +72,10 @@ def _count_runs(recorder: Recorder) -> Any:
         ActionExecutor.run = original  # type: ignore[method-assign]
 
     return restore
+
+
+async def close_pooled_sessions(config: Any) -> None:
+    """Close the pooled sessions Rasa's side kept on the endpoint: they are per event loop,
+    and the test's loop ends with the test."""
+    for session in config.__dict__.get("_oss_sessions", {}).values():
+        await session.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import sqlalchemy as sa
+from rasa.shared.core.domain import Domain
 
 from casework.privacy import pseudonymous_sender_id
 from devtools.fake_providers import FakeProviders, FakeTelegram, FakeTwilio
@@ -200,3 +202,12 @@ def cluster(postgres_server: PostgresServer, redis_server: RedisServer,
             yield running
         finally:
             stack.stop()
+
+
+@pytest.fixture(scope="session")
+def domain() -> Domain:
+    """The assistant's domain as Rasa loads it, for the tests that call our actions through
+    Rasa's RemoteAction (tests/production/action_server.py)."""
+    with warnings.catch_warnings():  # Rasa's own notices about its 2.x slot options
+        warnings.simplefilter("ignore")
+        return Domain.load(str(ROOT / "domain"))

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,18 +24,10 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.actions.answers import ActionAnswer
 from bot.stores.speedups import failure_text, install_pooled_endpoint_sessions
-from tests.production.action_server import action_server
+from tests.production.action_server import action_server, close_pooled_sessions
 
-ROOT = Path(__file__).resolve().parents[2]
 WORDS = "me llamo Lucía Quispe y mi número es +34 611 222 333"
 PERSONAL = ("Lucía", "Quispe", "611")
-
-
-@pytest.fixture(scope="module")
-def domain() -> Domain:
-    with warnings.catch_warnings():  # Rasa's own notices about its 2.x slot options
-        warnings.simplefilter("ignore")
-        return Domain.load(str(ROOT / "domain"))
 
 
 @pytest.fixture
@@ -62,8 +52,7 @@ async def call_through_rasa(url: str, domain: Domain) -> RasaException:
             await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses),
                              tracker_of(domain), domain)
     finally:
-        for session in config.__dict__.get("_oss_sessions", {}).values():
-            await session.close()
+        await close_pooled_sessions(config)
     return failure.value
 
 

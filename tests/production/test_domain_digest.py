@@ -6,12 +6,9 @@ actions (bot/serve.py's app), served on 127.0.0.1 in the test's event loop.
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import rasa
 import ujson
 from rasa.core.actions.action import RemoteAction
@@ -27,16 +24,7 @@ from sanic import Sanic
 from bot.domain_digest import DIGEST_KEY, DOMAIN_KEY, DomainCache, domain_digest
 from bot.serve import install_on_created_apps
 from bot.stores.speedups import DigestOnlyCall, held_digests, install_domain_by_digest
-from tests.production.action_server import action_server
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def domain() -> Domain:
-    with warnings.catch_warnings():  # Rasa's own notices about its 2.x slot options
-        warnings.simplefilter("ignore")
-        return Domain.load(str(ROOT / "domain"))
+from tests.production.action_server import action_server, close_pooled_sessions
 
 
 def eligibility_turn(domain: Domain, text: str = "soy peruano") -> DialogueStateTracker:
@@ -63,8 +51,7 @@ async def validate(config: EndpointConfig, domain: Domain, tracker: DialogueStat
         return await action.run(CollectingOutputChannel(), TemplatedNaturalLanguageGenerator(domain.responses),
                                 tracker, domain)
     finally:
-        for session in config.__dict__.get("_oss_sessions", {}).values():
-            await session.close()  # the pooled session is per event loop: the test's ends here
+        await close_pooled_sessions(config)
 
 
 async def test_after_the_first_call_only_the_digest_travels_and_the_answer_is_the_same(domain: Domain) -> None:
