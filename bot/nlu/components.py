@@ -19,6 +19,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_END,
@@ -33,15 +34,12 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
+from scipy.sparse import csr_matrix, hstack, vstack
 
+from bot.nlu import encoder
 from bot.nlu.gazetteer import gazetteer
 from bot.nlu.language import guess_language
 from bot.nlu.normalise import SublinearTfidf, normalise_word
-from bot.stores.speedups import install_fast_model_loading
-
-# Rasa imports this module before it loads the model's components: DIET is then loaded
-# without a training step (half the cold start, ~350 MB less; bot/stores/speedups.py).
-install_fast_model_loading()
 
 
 def _import_keeping_the_log_level(module: str) -> None:
@@ -201,6 +199,48 @@ class LanguageGuesser(GraphComponent):
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
 )
+class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds a multilingual sentence vector (bot.nlu.encoder) as the text's sentence feature.
+
+    Only a sentence feature: the classifier after it reads sentence features, and a
+    sequence of per-token vectors would cost memory and time for nothing.
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {**DenseFeaturizer.get_default_config()}
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        pass
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> SentenceEncoderFeaturizer:
+        encoder.encode(["hola"])  # load the encoder with the model, not on the first message
+        return cls({**cls.get_default_config(), **config}, execution_context.node_name)
+
+    def __init__(self, config: dict[str, Any], name: str) -> None:
+        super().__init__(name, config)
+
+    def _featurize(self, messages: list[Message]) -> None:
+        with_text = [m for m in messages if m.get(TEXT) is not None]
+        vectors = encoder.encode([m.get(TEXT) for m in with_text])
+        for message, vector in zip(with_text, vectors, strict=True):
+            self.add_features_to_message(None, vector.reshape(1, -1), TEXT, message)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        self._featurize(messages)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self._featurize(training_data.training_examples)
+        return training_data
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
+)
 class TokenNormaliser(GraphComponent):
     """Sets each token's lemma to its spelling-independent form (`normalise_word`).
 
@@ -231,26 +271,23 @@ class TokenNormaliser(GraphComponent):
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
 )
 class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
-    """A logistic regression over the sparse features, averaged with the intent ranking before it.
+    """A logistic regression over the sentence features, alone or averaged with a ranking before it.
 
-    Placed after DIETClassifier (with `ranking_length: 0`, so DIET ranks every intent), it
-    blends the two probability lists: `weight` is the share of the logistic regression. The
-    two models err on different messages (DIET on rare word combinations, the linear model
-    on messages whose words carry the intent on their own), so their average is steadier
-    than either; measured in reports/nlu_holdout.md. Without a ranking before it, it acts
-    as the plain logistic regression.
+    It reads the n-gram counts (with `tfidf` on, re-weighted by sublinear tf-idf, whose
+    inverse document frequencies are saved with the model) and, if a dense featurizer set
+    one, the sentence vector times `dense_weight`. config.yml runs it alone over the
+    n-grams and the multilingual sentence encoder's vector (SentenceEncoderFeaturizer):
+    reports/nlu.md has the figures.
 
-    With `tfidf` on, the regression reads the sentence features re-weighted by sublinear
-    tf-idf (bot.nlu.normalise); the inverse document frequencies are saved with the model.
-    Alone, that regression beats the counts one (reports/nlu_features.md); blended with
-    DIET it gave no gain and flatter confidences (reports/nlu_trial_tfidf.md), so
-    config.yml leaves it off.
+    Placed after another intent classifier that ranks every intent (DIET with
+    `ranking_length: 0`, as config.yml had until the sentence encoder), it blends the two
+    probability lists, `weight` being its share; without a ranking before it, it ranks alone.
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {**LogisticRegressionClassifier.get_default_config(), "weight": 0.5, "C": 1.0,
-                "tfidf": False}
+                "tfidf": False, "dense_weight": 1.0}
 
     def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage,
                  resource: Resource) -> None:
@@ -258,16 +295,38 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
         self.clf.set_params(C=float(self.config["C"]))
         self.tfidf: SublinearTfidf | None = None
 
+    @staticmethod
+    def _sparse_X(messages: list[Message]) -> Any:
+        """The sparse sentence features (the n-gram counts), one row per message."""
+        rows = []
+        for message in messages:
+            features = message.get_sparse_features(attribute=TEXT)[1]
+            rows.append(csr_matrix(features.features if features else []))
+        return vstack(rows).tocsr()
+
     def _create_X(self, messages: list[Message]) -> Any:
-        X = super()._create_X(messages)
-        return self.tfidf.transform(X) if self.tfidf is not None else X
+        """N-gram counts (tf-idf weighted if configured), then any dense sentence vector.
+
+        The tf-idf weights apply to the counts only; a dense vector (the sentence encoder's)
+        is appended as it is, times `dense_weight`.
+        """
+        X = self._sparse_X(messages)
+        if self.tfidf is not None:
+            X = self.tfidf.transform(X)
+        dense = [message.get_dense_features(attribute=TEXT)[1] for message in messages]
+        if any(d is not None for d in dense):
+            if any(d is None for d in dense):
+                raise ValueError("some messages have a dense sentence feature and some do not")
+            vectors = np.vstack([d.features for d in dense if d is not None])
+            X = hstack([X, csr_matrix(vectors * float(self.config["dense_weight"]))]).tocsr()
+        return X
 
     def train(self, training_data: TrainingData) -> Resource:
         self.tfidf = None
         if self.config["tfidf"]:
             examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
             if examples:
-                self.tfidf = SublinearTfidf.fit(super()._create_X(examples))
+                self.tfidf = SublinearTfidf.fit(self._sparse_X(examples))
         return super().train(training_data)
 
     def persist(self) -> None:

@@ -23,13 +23,8 @@ answer's body is cut to what carries no personal data before Rasa logs it (`fail
 3. Reading a tracker: `Event.resolve_by_type` walks every subclass of `Event` for every
 stored event it turns back into an object (7 % of a turn). The lookup is cached.
 
-4. Loading the model: Rasa 3.6 builds DIET's weights by *training it for one step* on one
-example, with an Adam optimizer, and then overwrites them with the stored ones. That
-traces the training graph and allocates the optimizer's two copies of every weight:
-about half of the cold start and ~350 MB of the Rasa process's peak memory. The fast
-loader restores the stored weights as the prediction graph creates them (TensorFlow's
-deferred restoration) and checks that every weight was found in the checkpoint; if not,
-it falls back to Rasa's own way. Same predictions (tests/production/test_speedups.py).
+4. (Removed.) A faster way to load DIET's weights, while the pipeline had DIET: the
+intent classifier is now a logistic regression (config.yml), with no TensorFlow model.
 
 5. Running the model's graph: every NLU parse and every next-action prediction rebuilt
 the minimal schema for its targets and handed a dozen nodes to dask's scheduler (about
@@ -442,32 +437,4 @@ def install_domain_by_digest() -> None:
 
     action_call_format._oss_digest = True  # type: ignore[attr-defined]
     RemoteAction._action_call_format = action_call_format  # type: ignore[method-assign]
-
-
-def install_fast_model_loading() -> None:
-    """Replace `RasaModel.load` for prediction (not fine-tuning); idempotent."""
-    from rasa.utils.tensorflow.models import RasaModel
-
-    original = RasaModel.__dict__["load"].__func__
-    if getattr(original, "_oss_fast", False):
-        return
-
-    def load(cls: type[RasaModel], model_file_name: str, model_data_example: Any,
-             predict_data_example: Any = None, finetune_mode: bool = False, *args: Any, **kwargs: Any) -> RasaModel:
-        if finetune_mode or predict_data_example is None:
-            return original(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-                            *args, **kwargs)
-        model = cls(*args, **kwargs)
-        status = model.load_weights(model_file_name).expect_partial()  # the optimizer is not needed
-        model.run_inference(predict_data_example)  # creates the weights; each is restored as it is made
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError as error:
-            logger.warning("fast model loading missed weights (%s); loading the slow way", error)
-            return original(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-                            *args, **kwargs)
-        return model
-
-    load._oss_fast = True  # type: ignore[attr-defined]
-    RasaModel.load = classmethod(load)  # type: ignore[method-assign,assignment]
 

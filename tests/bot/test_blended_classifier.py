@@ -83,3 +83,29 @@ def test_without_tfidf_nothing_extra_is_saved(tmp_path: Path) -> None:
     component.train(TrainingData([message(["hola"], "greet"), message(["chau"], "goodbye")] * 3))
     assert component.tfidf is None
     assert not list(tmp_path.rglob("*.idf.npy"))
+
+
+def with_vector(msg: Message, vector: list[float]) -> Message:
+    msg.add_features(Features(np.array([vector]), "sentence", TEXT, "encoder"))
+    return msg
+
+
+def test_a_dense_sentence_vector_is_read_next_to_the_counts_and_left_unweighted(tmp_path: Path) -> None:
+    """tf-idf re-weights the n-gram counts only; the encoder's vector (negatives too) goes in as it is."""
+    config = {**BlendedLogisticRegressionClassifier.get_default_config(), "tfidf": True, "dense_weight": 2.0}
+    component = BlendedLogisticRegressionClassifier(config, "blend", LocalModelStorage(tmp_path), Resource("blend"))
+    # Same words, different intents: only the vector tells them apart.
+    examples = [with_vector(message(["hola"], "greet"), [1.0, -0.5]),
+                with_vector(message(["hola"], "goodbye"), [-1.0, 0.5])] * 5
+    component.train(TrainingData(examples))
+    X = component._create_X([with_vector(message(["hola", "no"]), [0.25, -0.75])]).toarray()[0]
+    assert X[len(VOCAB):].tolist() == [0.5, -1.5]
+    assert np.linalg.norm(X[:len(VOCAB)]) == pytest.approx(1.0)  # the counts, tf-idf rows of unit length
+    [greet] = component.process([with_vector(message(["hola"]), [0.9, -0.4])])
+    [bye] = component.process([with_vector(message(["hola"]), [-0.9, 0.4])])
+    assert (greet.get(INTENT)["name"], bye.get(INTENT)["name"]) == ("greet", "goodbye")
+
+
+def test_messages_with_and_without_a_vector_are_refused_together(classifier: BlendedLogisticRegressionClassifier) -> None:
+    with pytest.raises(ValueError, match="dense sentence feature"):
+        classifier._create_X([message(["hola"]), with_vector(message(["hola"]), [1.0, 0.0])])
