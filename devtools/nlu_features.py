@@ -4,7 +4,7 @@ The full cross-validation (devtools.bench_nlu) trains Rasa five times and takes 
 hour; this proxy takes seconds per variant. It tokenizes like WhitespaceTokenizer, builds
 word 1-2-grams and char_wb 2-5-grams like the two CountVectorsFeaturizers, fits a linear
 classifier and scores intent macro-F1 per language over the same stratified 5 folds
-(argmax, no fallback). Its absolute figures are below the pipeline's (no DIET, no blend);
+(argmax, no fallback). Its absolute figures differ from the pipeline's (no fallback);
 what it is for is comparing one change against another on the same folds.
 
 `python -m devtools.nlu_features [--write] [--only NAME ...]` prints a markdown table;
@@ -87,6 +87,9 @@ class Variant:
     classifier: str = "svc"  # svc | lr
     C: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
+    sentence_vectors: float = 0.0  # weight of the sentence encoder's vector (0: not used)
+    max_iter: int = 100
+    counts: bool = True  # False: the sentence vector alone
 
 
 VARIANTS = [
@@ -103,7 +106,31 @@ VARIANTS = [
     Variant("LR (pipeline's): counts, lowercase, C=1", classifier="lr", C=1.0),
     Variant("LR: tf-idf + normalise_word, C=10", _folded, _folded, weighting="tfidf", classifier="lr", C=10.0),
     Variant("LR: tf-idf + normalise_word, C=30", _folded, _folded, weighting="tfidf", classifier="lr", C=30.0),
+    Variant("sentence encoder alone", classifier="lr", C=10.0, sentence_vectors=1.0, counts=False, max_iter=200),
+    Variant("tf-idf + sentence encoder", weighting="tfidf", C=0.5, sentence_vectors=1.0),
+    Variant("LR (pipeline's): tf-idf + sentence encoder, C=10", weighting="tfidf", classifier="lr", C=10.0,
+            sentence_vectors=1.0, max_iter=200),
+    Variant("LR: tf-idf + sentence encoder x0.7, C=10", weighting="tfidf", classifier="lr", C=10.0,
+            sentence_vectors=0.7, max_iter=200),
+    Variant("LR: tf-idf + sentence encoder x1.4, C=10", weighting="tfidf", classifier="lr", C=10.0,
+            sentence_vectors=1.4, max_iter=200),
+    Variant("LR: tf-idf + sentence encoder, C=30", weighting="tfidf", classifier="lr", C=30.0,
+            sentence_vectors=1.0, max_iter=200),
 ]
+
+_vectors: dict[int, np.ndarray] = {}
+
+
+def sentence_vectors(examples: list[dict[str, Any]]) -> np.ndarray:
+    """The encoder's vectors of every example, computed once per run (about a minute)."""
+    key = id(examples)
+    if key not in _vectors:
+        from bot.nlu import encoder
+
+        texts = [e["text"] for e in examples]
+        _vectors[key] = np.vstack([encoder.encode(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+    return _vectors[key]
+
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
@@ -120,7 +147,7 @@ def tokenize(texts: list[str]) -> list[list[str]]:
 
 def evaluate(variant: Variant, examples: list[dict[str, Any]], tokens: list[list[str]],
              folds: int = 5) -> dict[str, float]:
-    from scipy.sparse import hstack
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -141,8 +168,14 @@ def evaluate(variant: Variant, examples: list[dict[str, Any]], tokens: list[list
         if variant.weighting == "tfidf":
             weights = TfidfTransformer(sublinear_tf=True).fit(X_train)
             X_train, X_test = weights.transform(X_train), weights.transform(X_test)
+        if variant.sentence_vectors:
+            dense = sentence_vectors(examples) * variant.sentence_vectors
+            blocks = ([X_train], [X_test]) if variant.counts else ([], [])
+            X_train = hstack([*blocks[0], csr_matrix(dense[train])]).tocsr()
+            X_test = hstack([*blocks[1], csr_matrix(dense[test])]).tocsr()
         if variant.classifier == "lr":
-            clf: Any = LogisticRegression(C=variant.C, class_weight="balanced", max_iter=100, random_state=42)
+            clf: Any = LogisticRegression(C=variant.C, class_weight="balanced", max_iter=variant.max_iter,
+                                          random_state=42)
         else:
             clf = LinearSVC(C=variant.C, class_weight="balanced")
         clf.fit(X_train, y[train])
@@ -183,7 +216,7 @@ def main() -> None:
         REPORT.write_text(
             "# Intent features: scikit-learn proxy, 5-fold CV (`python -m devtools.nlu_features`)\n\n"
             "Intent macro-F1 per language, argmax (no fallback), same folds as `make bench-nlu`.\n"
-            "A proxy for ranking feature changes, not the pipeline's figure (no DIET, no blend):\n"
+            "A proxy for ranking feature changes, not the pipeline's figure (no fallback):\n"
             "see reports/nlu.md for that.\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
