@@ -127,8 +127,7 @@ def sentence_vectors(examples: list[dict[str, Any]]) -> np.ndarray:
     if key not in _vectors:
         from bot.nlu import encoder
 
-        texts = [e["text"] for e in examples]
-        _vectors[key] = np.vstack([encoder.encode(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+        _vectors[key] = encoder.encode([e["text"] for e in examples])  # micro-batched by the package
     return _vectors[key]
 
 

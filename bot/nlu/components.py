@@ -217,7 +217,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
                execution_context: ExecutionContext) -> SentenceEncoderFeaturizer:
-        encoder.encode(["hola"])  # load the encoder with the model, not on the first message
+        encoder.load()  # with the model, not on the first message
         return cls({**cls.get_default_config(), **config}, execution_context.node_name)
 
     def __init__(self, config: dict[str, Any], name: str) -> None:

