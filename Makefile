@@ -7,6 +7,8 @@ RASA := $(VENV)/bin/rasa
 export PYTHONPATH := $(CURDIR)
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
+# One OpenMP thread per process (the e5 sentence encoder, scikit-learn): see bot/nlu/encoder.py.
+export OMP_NUM_THREADS ?= 1
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 

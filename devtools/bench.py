@@ -127,14 +127,15 @@ def _base_env() -> dict[str, str]:
     """Bare Rasa runs as shipped: TensorFlow picks its own thread counts."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false",
            "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
-    for name in ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS"):
+    for name in ("TF_INTER_OP_PARALLELISM_THREADS", "TF_INTRA_OP_PARALLELISM_THREADS", "OMP_NUM_THREADS"):
         env.pop(name, None)
     return env
 
 
 def _ours_env() -> dict[str, str]:
-    """Ours as deployed (deploy/Dockerfile, deploy/k8s/config.yaml): one TensorFlow thread."""
-    return {**_base_env(), "TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"}
+    """Ours as deployed (deploy/Dockerfile, deploy/k8s/config.yaml): one TensorFlow and OpenMP thread."""
+    return {**_base_env(), "TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1",
+            "OMP_NUM_THREADS": "1"}
 
 
 def _throwaway_secrets() -> dict[str, str]:

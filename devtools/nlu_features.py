@@ -90,6 +90,7 @@ class Variant:
     sentence_vectors: float = 0.0  # weight of the sentence encoder's vector (0: not used)
     max_iter: int = 100
     counts: bool = True  # False: the sentence vector alone
+    encoders: tuple[str, ...] = ("use",)  # bot.nlu.encoder names; e5 is centred as in config.yml
 
 
 VARIANTS = [
@@ -116,20 +117,31 @@ VARIANTS = [
             sentence_vectors=1.4, max_iter=200),
     Variant("LR: tf-idf + sentence encoder, C=30", weighting="tfidf", classifier="lr", C=30.0,
             sentence_vectors=1.0, max_iter=200),
+    Variant("e5 alone (centred)", C=1.0, sentence_vectors=1.0, counts=False, encoders=("e5",)),
+    Variant("tf-idf + e5 (centred)", weighting="tfidf", C=1.0, sentence_vectors=1.0, encoders=("e5",)),
+    Variant("tf-idf + sentence encoder + e5 (centred)", weighting="tfidf", C=1.0, sentence_vectors=1.0,
+            encoders=("use", "e5")),
+    Variant("LR (pipeline's): tf-idf + sentence encoder + e5 (centred), C=10", weighting="tfidf",
+            classifier="lr", C=10.0, sentence_vectors=1.0, max_iter=200, encoders=("use", "e5")),
 ]
 
-_vectors: dict[int, np.ndarray] = {}
+_vectors: dict[tuple[int, str], np.ndarray] = {}
 
 
-def sentence_vectors(examples: list[dict[str, Any]]) -> np.ndarray:
-    """The encoder's vectors of every example, computed once per run (about a minute)."""
-    key = id(examples)
+def sentence_vectors(examples: list[dict[str, Any]], name: str = "use") -> np.ndarray:
+    """Encoder `name`'s raw vectors of every example, computed once per run (about a minute)."""
+    key = (id(examples), name)
     if key not in _vectors:
         from bot.nlu import encoder
 
-        _vectors[key] = encoder.encode([e["text"] for e in examples])  # micro-batched by the package
+        _vectors[key] = encoder.encode([e["text"] for e in examples], name)  # micro-batched by the package
     return _vectors[key]
 
+
+def centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """As SentenceEncoderFeaturizer with `centre`: relative to the training mean, unit length."""
+    shifted = vectors - mean
+    return shifted / np.maximum(np.linalg.norm(shifted, axis=1, keepdims=True), 1e-6)
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
@@ -168,10 +180,16 @@ def evaluate(variant: Variant, examples: list[dict[str, Any]], tokens: list[list
             weights = TfidfTransformer(sublinear_tf=True).fit(X_train)
             X_train, X_test = weights.transform(X_train), weights.transform(X_test)
         if variant.sentence_vectors:
-            dense = sentence_vectors(examples) * variant.sentence_vectors
-            blocks = ([X_train], [X_test]) if variant.counts else ([], [])
-            X_train = hstack([*blocks[0], csr_matrix(dense[train])]).tocsr()
-            X_test = hstack([*blocks[1], csr_matrix(dense[test])]).tocsr()
+            blocks: tuple[list[Any], list[Any]] = ([X_train], [X_test]) if variant.counts else ([], [])
+            for name in variant.encoders:
+                raw = sentence_vectors(examples, name)
+                dense_train, dense_test = raw[train], raw[test]
+                if name == "e5":  # centred on this fold's training mean, as the pipeline does
+                    mean = dense_train.mean(axis=0)
+                    dense_train, dense_test = centred(dense_train, mean), centred(dense_test, mean)
+                blocks[0].append(csr_matrix(dense_train * variant.sentence_vectors))
+                blocks[1].append(csr_matrix(dense_test * variant.sentence_vectors))
+            X_train, X_test = hstack(blocks[0]).tocsr(), hstack(blocks[1]).tocsr()
         if variant.classifier == "lr":
             clf: Any = LogisticRegression(C=variant.C, class_weight="balanced", max_iter=variant.max_iter,
                                           random_state=42)

