@@ -109,7 +109,7 @@ VARIANTS = [
     Variant("LR: tf-idf + normalise_word, C=30", _folded, _folded, weighting="tfidf", classifier="lr", C=30.0),
     Variant("sentence encoder alone", classifier="lr", C=10.0, sentence_vectors=1.0, counts=False, max_iter=200),
     Variant("tf-idf + sentence encoder", weighting="tfidf", C=0.5, sentence_vectors=1.0),
-    Variant("LR (pipeline's): tf-idf + sentence encoder, C=10", weighting="tfidf", classifier="lr", C=10.0,
+    Variant("LR: tf-idf + sentence encoder, C=10 (config.yml until 2026-11-25)", weighting="tfidf", classifier="lr", C=10.0,
             sentence_vectors=1.0, max_iter=200),
     Variant("LR: tf-idf + sentence encoder x0.7, C=10", weighting="tfidf", classifier="lr", C=10.0,
             sentence_vectors=0.7, max_iter=200),
@@ -121,7 +121,7 @@ VARIANTS = [
     Variant("tf-idf + e5 (centred)", weighting="tfidf", C=1.0, sentence_vectors=1.0, encoders=("e5",)),
     Variant("tf-idf + sentence encoder + e5 (centred)", weighting="tfidf", C=1.0, sentence_vectors=1.0,
             encoders=("use", "e5")),
-    Variant("LR (pipeline's): tf-idf + sentence encoder + e5 (centred), C=10", weighting="tfidf",
+    Variant("LR (config.yml's): tf-idf + sentence encoder + e5 (centred), C=10", weighting="tfidf",
             classifier="lr", C=10.0, sentence_vectors=1.0, max_iter=200, encoders=("use", "e5")),
 ]
 
