@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.nlu.encoder import centred
 from devtools import ROOT
 from devtools.bench_nlu import LANGS, load_examples
 
@@ -136,12 +137,6 @@ def sentence_vectors(examples: list[dict[str, Any]], name: str = "use") -> np.nd
 
         _vectors[key] = encoder.encode([e["text"] for e in examples], name)  # micro-batched by the package
     return _vectors[key]
-
-
-def centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """As SentenceEncoderFeaturizer with `centre`: relative to the training mean, unit length."""
-    shifted = vectors - mean
-    return shifted / np.maximum(np.linalg.norm(shifted, axis=1, keepdims=True), 1e-6)
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:

@@ -5,9 +5,10 @@ actions), in which NLU is one part; when only the NLU pipeline changes, this iso
 it costs. Each model is loaded in turn, warmed up on 20 messages, then parses the 219
 unseen messages (tests/nlu/unseen/) `--passes` times; CPU time (`time.process_time`, so
 other processes on the machine count less than in wall time) and wall time per message are
-printed, with the memory that loading it (and 20 parses) added to the process: the first model
-loaded also pays for Rasa and TensorFlow, so pass the model to compare first. Models alternate pass by pass, so a
-machine that slows down mid-run affects them alike.
+printed, with the memory that loading it (and 20 parses) added to the process. The first
+model loaded also pays for Rasa and TensorFlow, so pass the model to compare against
+first. Models alternate pass by pass, so a machine that slows down mid-run affects them
+alike.
 
 `python -m devtools.nlu_parse_cost [--passes 3] MODEL [MODEL ...]` (default: the cached
 model of the current config/domain/data).

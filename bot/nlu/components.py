@@ -258,14 +258,6 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         with_text = [m for m in messages if m.get(TEXT) is not None]
         return with_text, [m.get(TEXT) for m in with_text]
 
-    def _centred(self, vectors: np.ndarray) -> np.ndarray:
-        """Relative to the training mean and unit length again (unchanged when not centred)."""
-        if self.mean is None:
-            return vectors
-        vectors = vectors - self.mean
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.where(norms > 1e-6, norms, 1.0)).astype(np.float32)
-
     def train(self, training_data: TrainingData) -> Resource:
         self.mean = None
         if self._config["centre"]:
@@ -295,7 +287,9 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         with_text, texts = self._texts(messages)
         remembered = _training_vectors.pop(self._config["encoder"], None)
         raw = remembered[1] if remembered is not None and remembered[0] == texts else None
-        vectors = self._centred(raw if raw is not None else encoder.encode(texts, self._config["encoder"]))
+        if raw is None:
+            raw = encoder.encode(texts, self._config["encoder"])
+        vectors = raw if self.mean is None else encoder.centred(raw, self.mean)
         for message, vector in zip(with_text, vectors, strict=True):
             self.add_features_to_message(None, vector.reshape(1, -1), TEXT, message)
 

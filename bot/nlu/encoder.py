@@ -77,6 +77,17 @@ def load(name: str = "use") -> Any:
     return _encoders[name]
 
 
+def centred(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Vectors taken relative to a (training) mean and brought back to unit length.
+
+    e5's vectors all lie in a narrow cone; centred on the mean of the training texts they
+    spread out, and a linear classifier reads them far better (reports/nlu_encoder.md).
+    """
+    shifted = vectors - mean
+    norms = np.linalg.norm(shifted, axis=1, keepdims=True)
+    return (shifted / np.where(norms > 1e-6, norms, 1.0)).astype(np.float32)
+
+
 def encode(texts: list[str], name: str = "use") -> np.ndarray:
     """One unit-length float32 vector of `DIMENSIONS[name]` per text (empty text included)."""
     model = load(name)
